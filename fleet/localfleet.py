@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""The local fleet: real Debian hosts, as podman containers booting systemd, reached over SSH.
+
+    localfleet.py up      [--name NAME] [--app N] [--edge N] [--acme N] [--suite SUITE]
+    localfleet.py down    [--name NAME]
+    localfleet.py status  [--name NAME]
+    localfleet.py image   [--suite SUITE]
+
+`up` is idempotent: it builds the host image once (cached by the content hash of its recipe),
+starts whatever host is missing, waits until systemd and sshd are up, and writes an Ansible
+inventory with the hosts' addresses, the project's SSH key and their real host keys.
+Only the standard library is used, so it runs before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RECIPE = Path(__file__).resolve().parent / "image" / "build-rootfs.sh"
+STATE_ROOT = PROJECT_ROOT / ".fleet"
+IMAGE_REPOSITORY = "localhost/wsfleet-host"
+
+# Measured on this kind of machine: crun cannot start containers on a cgroups v1/v2 hybrid,
+# and podman lowers RLIMIT_NPROC to 32768 and cannot raise limits above the hard ceiling.
+PODMAN = ["podman", "--runtime", "runc"]
+ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+BOOT_TIMEOUT = 120.0
+
+
+class FleetError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    group: str
+    container: str
+
+    def address(self) -> str:
+        return container_address(self.container)
+
+
+def run(cmd: list[str], *, check: bool = True, capture: bool = True, **kwargs) -> str:
+    result = subprocess.run(cmd, check=False, text=True, capture_output=capture, **kwargs)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip()
+        raise FleetError(f"command failed ({result.returncode}): {' '.join(cmd)}\n{detail}")
+    return (result.stdout or "").strip()
+
+
+def podman(*args: str, check: bool = True) -> str:
+    return run([*PODMAN, *args], check=check)
+
+
+def check_prerequisites(*, need_debootstrap: bool) -> None:
+    if os.geteuid() != 0:
+        raise FleetError("the local fleet needs root (rootful podman with systemd hosts): run as root")
+    missing = [tool for tool in ("podman", "runc", "ssh", "ssh-keygen") if not shutil.which(tool)]
+    if need_debootstrap and not shutil.which("debootstrap"):
+        missing.append("debootstrap")
+    if missing:
+        raise FleetError(
+            f"missing tools: {', '.join(missing)}. Install them with: "
+            "apt-get install podman runc debootstrap netavark aardvark-dns openssh-client "
+            "(scripts/bootstrap.sh does this)"
+        )
+
+
+# --- image --------------------------------------------------------------------------------
+
+
+def image_tag(suite: str) -> str:
+    digest = hashlib.sha256(RECIPE.read_bytes() + suite.encode()).hexdigest()[:12]
+    return f"{IMAGE_REPOSITORY}:{suite}-{digest}"
+
+
+def image_exists(tag: str) -> bool:
+    return subprocess.run([*PODMAN, "image", "exists", tag], check=False).returncode == 0
+
+
+def ensure_image(suite: str) -> str:
+    tag = image_tag(suite)
+    if image_exists(tag):
+        return tag
+    check_prerequisites(need_debootstrap=True)
+    mirror = os.environ.get("WSFLEET_DEBIAN_MIRROR", "")
+    say(f"building host image {tag} with debootstrap (about a minute, cached afterwards)")
+    with tempfile.TemporaryDirectory(prefix="wsfleet-rootfs-") as workdir:
+        root = Path(workdir) / "root"
+        result = subprocess.run(["bash", str(RECIPE), suite, str(root), mirror], check=False)
+        if result.returncode != 0:
+            raise FleetError(f"building the root filesystem failed (exit {result.returncode})")
+        import_rootfs(root, tag)
+    return tag
+
+
+def import_rootfs(root: Path, tag: str) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    importer = subprocess.run(
+        [*PODMAN, "import", "--change", 'CMD ["/sbin/init"]', "--change",
+         "STOPSIGNAL SIGRTMIN+3", "-", tag],
+        stdin=tar.stdout, check=False, capture_output=True, text=True,
+    )
+    tar.wait()
+    if tar.returncode != 0 or importer.returncode != 0:
+        raise FleetError(f"podman import failed: {importer.stderr.strip()}")
+
+
+# --- hosts --------------------------------------------------------------------------------
+
+
+def fleet_hosts(name: str, shape: dict[str, int]) -> list[Host]:
+    return [
+        Host(name=f"{group}{index}", group=group, container=f"{name}-{group}{index}")
+        for group, count in shape.items()
+        for index in range(1, count + 1)
+    ]
+
+
+def existing_containers(name: str) -> dict[str, str]:
+    """Containers of this fleet, by name, with their state (running, exited, ...)."""
+    out = podman("ps", "-a", "--filter", f"label=wsfleet.fleet={name}",
+                 "--format", "{{.Names}} {{.State}}")
+    return dict(line.split(maxsplit=1) for line in out.splitlines() if line.strip())
+
+
+def ensure_network(name: str) -> None:
+    if subprocess.run([*PODMAN, "network", "exists", name], check=False).returncode != 0:
+        podman("network", "create", "--label", f"wsfleet.fleet={name}", name)
+
+
+def start_host(fleet: str, host: Host, tag: str, public_key: Path, state: str | None) -> None:
+    if state == "running":
+        return
+    if state is not None:
+        podman("start", host.container)
+        return
+    podman(
+        "run", "--detach", "--name", host.container, "--hostname", host.name,
+        "--network", fleet, "--network-alias", host.name,
+        "--label", f"wsfleet.fleet={fleet}", "--label", f"wsfleet.group={host.group}",
+        # systemd sandboxing in units (PrivateTmp, ProtectSystem, ...) needs namespaces that
+        # an unprivileged container may not create; privileged hosts behave like VMs here.
+        "--privileged", "--systemd", "always", *ULIMITS,
+        "--volume", f"{public_key}:/root/.ssh/authorized_keys:ro",
+        tag, "/sbin/init",
+    )
+
+
+def container_address(container: str) -> str:
+    networks = json.loads(podman("inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                                 container))
+    for network in networks.values():
+        if network.get("IPAddress"):
+            return network["IPAddress"]
+    raise FleetError(f"{container} has no IP address")
+
+
+def wait_until_booted(host: Host) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        status = run([*PODMAN, "exec", host.container, "systemctl", "is-system-running"],
+                     check=False)
+        if status in ("running", "degraded"):
+            if status == "degraded":
+                failed = podman("exec", host.container, "systemctl", "--failed",
+                                "--no-legend", "--plain")
+                say(f"warning: {host.name} booted degraded; failed units:\n{failed}")
+            return
+        time.sleep(0.5)
+    raise FleetError(f"{host.name}: systemd did not finish booting in {BOOT_TIMEOUT:.0f}s")
+
+
+def wait_for_ssh(address: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, 22), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise FleetError(f"sshd on {address} did not answer in {BOOT_TIMEOUT:.0f}s")
+
+
+def host_key(host: Host) -> str:
+    return podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+
+
+# --- state: SSH key and inventory ---------------------------------------------------------
+
+
+def ensure_ssh_key() -> Path:
+    key = STATE_ROOT / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "wsfleet-local-fleet",
+             "-f", str(key)])
+    return key
+
+
+def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> None:
+    """A YAML inventory (JSON is valid YAML) with every connection detail pinned."""
+    state_dir = STATE_ROOT / fleet
+    state_dir.mkdir(parents=True, exist_ok=True)
+    known_hosts = state_dir / "known_hosts"
+    addresses = {host.name: host.address() for host in hosts}
+    known_hosts.write_text(
+        "".join(f"{addresses[h.name]} {host_key(h)}\n" for h in hosts), encoding="utf-8"
+    )
+    groups: dict[str, dict] = {}
+    for host in hosts:
+        groups.setdefault(host.group, {"hosts": {}})["hosts"][host.name] = {
+            "ansible_host": addresses[host.name],
+            "wsfleet_container": host.container,
+        }
+    inventory = {
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(key),
+                "ansible_ssh_common_args": (
+                    f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
+                ),
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "wsfleet_fleet_name": fleet,
+            },
+            "children": groups,
+        }
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by fleet/localfleet.py up: the addresses change with every new fleet.\n"
+        + json.dumps(inventory, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    (state_dir / "hosts.json").write_text(
+        json.dumps([{"name": h.name, "group": h.group, "container": h.container,
+                     "address": addresses[h.name]} for h in hosts], indent=2) + "\n",
+        encoding="utf-8",
+    )
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    check_prerequisites(need_debootstrap=False)
+    tag = ensure_image(args.suite)
+    key = ensure_ssh_key()
+    shape = {"app": args.app, "edge": args.edge, "acme": args.acme}
+    hosts = fleet_hosts(args.name, {group: n for group, n in shape.items() if n > 0})
+    remove_surplus_hosts(args.name, hosts)
+    ensure_network(args.name)
+    states = existing_containers(args.name)
+    for host in hosts:
+        start_host(args.name, host, tag, key.with_suffix(".pub"), states.get(host.container))
+    for host in hosts:
+        wait_until_booted(host)
+        wait_for_ssh(host.address())
+    write_inventory(Path(args.inventory), args.name, hosts, key)
+    say(f"fleet {args.name} is up: " + ", ".join(f"{h.name}={h.address()}" for h in hosts))
+    say(f"inventory: {args.inventory}")
+
+
+def remove_surplus_hosts(fleet: str, wanted: list[Host]) -> None:
+    wanted_names = {host.container for host in wanted}
+    for container in existing_containers(fleet):
+        if container not in wanted_names:
+            say(f"removing {container}: not in the requested fleet shape")
+            podman("rm", "--force", "--time", "5", container)
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    check_prerequisites(need_debootstrap=False)
+    for container in existing_containers(args.name):
+        podman("rm", "--force", "--time", "5", container)
+    if subprocess.run([*PODMAN, "network", "exists", args.name], check=False).returncode == 0:
+        podman("network", "rm", args.name)
+    shutil.rmtree(STATE_ROOT / args.name, ignore_errors=True)
+    inventory = Path(args.inventory)
+    if inventory.exists():
+        inventory.unlink()
+    say(f"fleet {args.name} is down")
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    check_prerequisites(need_debootstrap=False)
+    containers = existing_containers(args.name)
+    if not containers:
+        say(f"fleet {args.name}: no hosts")
+        return
+    for container, state in sorted(containers.items()):
+        address = container_address(container) if state == "running" else "-"
+        say(f"{container:30} {state:10} {address}")
+
+
+def cmd_image(args: argparse.Namespace) -> None:
+    check_prerequisites(need_debootstrap=False)
+    say(ensure_image(args.suite))
+
+
+def say(message: str) -> None:
+    print(f"localfleet: {message}", flush=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    default_inventory = str(PROJECT_ROOT / "inventories" / "local" / "hosts.yml")
+    for command in ("up", "down", "status"):
+        p = sub.add_parser(command)
+        p.add_argument("--name", default="wsfleet", help="fleet name: prefixes containers")
+        p.add_argument("--inventory", default=default_inventory)
+        if command == "up":
+            p.add_argument("--app", type=int, default=3, help="hosts in group app")
+            p.add_argument("--edge", type=int, default=1, help="hosts in group edge")
+            p.add_argument("--acme", type=int, default=0, help="hosts in group acme")
+            p.add_argument("--suite", default="bookworm", help="Debian suite of the hosts")
+    image = sub.add_parser("image")
+    image.add_argument("--suite", default="bookworm")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "image": cmd_image}
+    try:
+        handlers[args.command](args)
+    except FleetError as error:
+        print(f"localfleet: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
