@@ -67,7 +67,9 @@ def podman(*args: str, check: bool = True) -> str:
 
 def check_prerequisites(*, need_debootstrap: bool) -> None:
     if os.geteuid() != 0:
-        raise FleetError("the local fleet needs root (rootful podman with systemd hosts): run as root")
+        raise FleetError(
+            "the local fleet needs root (rootful podman with systemd hosts): run as root"
+        )
     missing = [tool for tool in ("podman", "runc", "ssh", "ssh-keygen") if not shutil.which(tool)]
     if need_debootstrap and not shutil.which("debootstrap"):
         missing.append("debootstrap")
@@ -110,9 +112,20 @@ def ensure_image(suite: str) -> str:
 def import_rootfs(root: Path, tag: str) -> None:
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     importer = subprocess.run(
-        [*PODMAN, "import", "--change", 'CMD ["/sbin/init"]', "--change",
-         "STOPSIGNAL SIGRTMIN+3", "-", tag],
-        stdin=tar.stdout, check=False, capture_output=True, text=True,
+        [
+            *PODMAN,
+            "import",
+            "--change",
+            'CMD ["/sbin/init"]',
+            "--change",
+            "STOPSIGNAL SIGRTMIN+3",
+            "-",
+            tag,
+        ],
+        stdin=tar.stdout,
+        check=False,
+        capture_output=True,
+        text=True,
     )
     tar.wait()
     if tar.returncode != 0 or importer.returncode != 0:
@@ -132,8 +145,9 @@ def fleet_hosts(name: str, shape: dict[str, int]) -> list[Host]:
 
 def existing_containers(name: str) -> dict[str, str]:
     """Containers of this fleet, by name, with their state (running, exited, ...)."""
-    out = podman("ps", "-a", "--filter", f"label=wsfleet.fleet={name}",
-                 "--format", "{{.Names}} {{.State}}")
+    out = podman(
+        "ps", "-a", "--filter", f"label=wsfleet.fleet={name}", "--format", "{{.Names}} {{.State}}"
+    )
     return dict(line.split(maxsplit=1) for line in out.splitlines() if line.strip())
 
 
@@ -149,20 +163,37 @@ def start_host(fleet: str, host: Host, tag: str, public_key: Path, state: str | 
         podman("start", host.container)
         return
     podman(
-        "run", "--detach", "--name", host.container, "--hostname", host.name,
-        "--network", fleet, "--network-alias", host.name,
-        "--label", f"wsfleet.fleet={fleet}", "--label", f"wsfleet.group={host.group}",
+        "run",
+        "--detach",
+        "--name",
+        host.container,
+        "--hostname",
+        host.name,
+        "--network",
+        fleet,
+        "--network-alias",
+        host.name,
+        "--label",
+        f"wsfleet.fleet={fleet}",
+        "--label",
+        f"wsfleet.group={host.group}",
         # systemd sandboxing in units (PrivateTmp, ProtectSystem, ...) needs namespaces that
         # an unprivileged container may not create; privileged hosts behave like VMs here.
-        "--privileged", "--systemd", "always", *ULIMITS,
-        "--volume", f"{public_key}:/root/.ssh/authorized_keys:ro",
-        tag, "/sbin/init",
+        "--privileged",
+        "--systemd",
+        "always",
+        *ULIMITS,
+        "--volume",
+        f"{public_key}:/root/.ssh/authorized_keys:ro",
+        tag,
+        "/sbin/init",
     )
 
 
 def container_address(container: str) -> str:
-    networks = json.loads(podman("inspect", "--format", "{{json .NetworkSettings.Networks}}",
-                                 container))
+    networks = json.loads(
+        podman("inspect", "--format", "{{json .NetworkSettings.Networks}}", container)
+    )
     for network in networks.values():
         if network.get("IPAddress"):
             return network["IPAddress"]
@@ -172,12 +203,14 @@ def container_address(container: str) -> str:
 def wait_until_booted(host: Host) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
-        status = run([*PODMAN, "exec", host.container, "systemctl", "is-system-running"],
-                     check=False)
+        status = run(
+            [*PODMAN, "exec", host.container, "systemctl", "is-system-running"], check=False
+        )
         if status in ("running", "degraded"):
             if status == "degraded":
-                failed = podman("exec", host.container, "systemctl", "--failed",
-                                "--no-legend", "--plain")
+                failed = podman(
+                    "exec", host.container, "systemctl", "--failed", "--no-legend", "--plain"
+                )
                 say(f"warning: {host.name} booted degraded; failed units:\n{failed}")
             return
         time.sleep(0.5)
@@ -206,8 +239,20 @@ def ensure_ssh_key() -> Path:
     key = STATE_ROOT / "ssh" / "id_ed25519"
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "wsfleet-local-fleet",
-             "-f", str(key)])
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "wsfleet-local-fleet",
+                "-f",
+                str(key),
+            ]
+        )
     return key
 
 
@@ -224,6 +269,8 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
     for host in hosts:
         groups.setdefault(host.group, {"hosts": {}})["hosts"][host.name] = {
             "ansible_host": addresses[host.name],
+            # Per host, not for all: the controller's implicit localhost keeps its own Python.
+            "ansible_python_interpreter": "/usr/bin/python3",
             "wsfleet_container": host.container,
         }
     inventory = {
@@ -234,7 +281,6 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
                 "ansible_ssh_common_args": (
                     f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
                 ),
-                "ansible_python_interpreter": "/usr/bin/python3",
                 "wsfleet_fleet_name": fleet,
             },
             "children": groups,
@@ -243,12 +289,24 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Written by fleet/localfleet.py up: the addresses change with every new fleet.\n"
-        + json.dumps(inventory, indent=2) + "\n",
+        + json.dumps(inventory, indent=2)
+        + "\n",
         encoding="utf-8",
     )
     (state_dir / "hosts.json").write_text(
-        json.dumps([{"name": h.name, "group": h.group, "container": h.container,
-                     "address": addresses[h.name]} for h in hosts], indent=2) + "\n",
+        json.dumps(
+            [
+                {
+                    "name": h.name,
+                    "group": h.group,
+                    "container": h.container,
+                    "address": addresses[h.name],
+                }
+                for h in hosts
+            ],
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
 
@@ -317,8 +375,9 @@ def say(message: str) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     default_inventory = str(PROJECT_ROOT / "inventories" / "local" / "hosts.yml")
     for command in ("up", "down", "status"):

@@ -24,9 +24,11 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Pick this host's wheels
+- name: Pick this host's wheels from what app_wheelhouse built
   ansible.builtin.set_fact:
-    wheels: "{{ build.wheelhouses[{'python_version': '3.11', 'machine': 'x86_64', 'glibc_version': '2.36'} | wsfleet.deploy.wheelhouse_target] }}"
+    wheels: "{{ build.wheelhouses[host_target | wsfleet.deploy.wheelhouse_target] }}"
+  vars:
+    host_target: {python_version: "3.11", machine: x86_64, glibc_version: "2.36"}
 """
 
 RETURN = r"""
@@ -45,7 +47,7 @@ def wheelhouse_target(target):
     except (KeyError, TypeError, AttributeError) as error:
         raise AnsibleFilterError(
             "wheelhouse_target needs python_version, machine and glibc_version: %s" % error
-        )
+        ) from error
 
 
 class FilterModule(object):

@@ -116,7 +116,6 @@ wheels:
 import glob
 import os
 import shutil
-import subprocess
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
@@ -130,7 +129,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
 
 
 def run_pip(module, args):
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check"] + args
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     rc, out, err = module.run_command(cmd, environ_update={"SOURCE_DATE_EPOCH": "315532800"})
     if rc != 0:
         module.fail_json(msg="pip failed: %s" % " ".join(cmd), rc=rc, stdout=out, stderr=err)
@@ -144,8 +143,10 @@ def fresh_directory(path):
 
 def build_app_wheel(module, source, dest):
     app_dir = fresh_directory(os.path.join(dest, "app"))
-    run_pip(module, ["wheel", "--no-deps", "--wheel-dir", app_dir]
-            + module.params["pip_args"] + [source])
+    run_pip(
+        module,
+        ["wheel", "--no-deps", "--wheel-dir", app_dir] + module.params["pip_args"] + [source],
+    )
     wheels = glob.glob(os.path.join(app_dir, "*.whl"))
     if len(wheels) != 1:
         module.fail_json(msg="expected one app wheel from %s, got %s" % (source, wheels))
@@ -157,9 +158,22 @@ def download_dependencies(module, app_wheel, dest, target):
     platform_args = []
     for tag in manylinux_platforms(target["machine"], target["glibc_version"]):
         platform_args += ["--platform", tag]
-    run_pip(module, ["download", "--only-binary=:all:", "--dest", target_dir,
-                     "--python-version", target["python_version"], "--implementation", "cp"]
-            + platform_args + module.params["pip_args"] + [app_wheel])
+    run_pip(
+        module,
+        [
+            "download",
+            "--only-binary=:all:",
+            "--dest",
+            target_dir,
+            "--python-version",
+            target["python_version"],
+            "--implementation",
+            "cp",
+        ]
+        + platform_args
+        + module.params["pip_args"]
+        + [app_wheel],
+    )
     return target_dir
 
 
@@ -168,11 +182,16 @@ def main():
         argument_spec=dict(
             source=dict(type="path", required=True),
             dest=dict(type="path", required=True),
-            targets=dict(type="list", elements="dict", required=True, options=dict(
-                python_version=dict(type="str", required=True),
-                machine=dict(type="str", required=True),
-                glibc_version=dict(type="str", required=True),
-            )),
+            targets=dict(
+                type="list",
+                elements="dict",
+                required=True,
+                options=dict(
+                    python_version=dict(type="str", required=True),
+                    machine=dict(type="str", required=True),
+                    glibc_version=dict(type="str", required=True),
+                ),
+            ),
             pip_args=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,

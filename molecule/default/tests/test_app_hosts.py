@@ -1,0 +1,123 @@
+"""The app hosts after site.yml: the app user, its release, N processes and their NGINX."""
+
+import json
+
+import pytest
+from conftest import (
+    APP,
+    BASE_DIR,
+    CONFIG_DIR,
+    HEALTHZ_OVER_UNIX_SOCKET,
+    RUNTIME_DIR,
+    VENV_PYTHON,
+    WEBSOCKET_OVER_UNIX_SOCKET,
+    hosts_of,
+)
+
+testinfra_hosts = hosts_of("app")
+
+
+def test_app_runs_as_a_dedicated_system_user(host):
+    user = host.user(APP)
+    assert user.exists
+    assert user.shell == "/usr/sbin/nologin"
+    assert user.group == APP
+    assert user.uid < 1000
+    # NGINX reaches the sockets through the app's group.
+    assert APP in host.user("www-data").groups
+
+
+def test_release_is_installed_read_only_and_current(host):
+    current = host.file(f"{BASE_DIR}/current")
+    assert current.is_symlink
+    release_dir = current.linked_to
+    assert release_dir.startswith(f"{BASE_DIR}/releases/")
+    release = json.loads(host.file(f"{release_dir}/release.json").content_string)
+    assert release_dir.endswith("/" + release["id"])
+    assert release["package"] == "wsfleet_echo"
+    for path in (BASE_DIR, f"{BASE_DIR}/releases", release_dir):
+        directory = host.file(path)
+        assert directory.user == "root"
+        assert directory.mode == 0o755
+    assert host.file(f"{release_dir}/venv/bin/wsfleet-echo").is_file
+
+
+def test_environment_file_is_readable_by_the_app_group_only(host):
+    env_file = host.file(f"{CONFIG_DIR}/{APP}.env")
+    assert env_file.user == "root"
+    assert env_file.group == APP
+    assert env_file.mode == 0o640
+
+
+def test_one_running_enabled_unit_per_process(host, process_count):
+    assert host.file(f"/etc/systemd/system/{APP}@.service").is_file
+    for index in range(1, process_count + 1):
+        service = host.service(f"{APP}@{index}")
+        assert service.is_running
+        assert service.is_enabled
+    assert not host.service(f"{APP}@{process_count + 1}").is_running
+
+
+def test_exactly_n_server_processes_run_as_the_app_user(host, process_count):
+    processes = host.process.filter(user=APP)
+    assert len(processes) == process_count
+    # Each runs from the current release's virtualenv.
+    assert all(f"{BASE_DIR}/current/venv/bin" in p.args for p in processes)
+
+
+@pytest.fixture
+def sockets(host, process_count):
+    return [f"{RUNTIME_DIR}/{index}.sock" for index in range(1, process_count + 1)]
+
+
+def test_each_process_listens_on_its_own_socket(host, sockets):
+    for path in sockets:
+        socket_file = host.file(path)
+        assert socket_file.is_socket
+        assert socket_file.user == APP
+        assert socket_file.group == APP
+        assert socket_file.mode & 0o007 == 0, "other users must not reach the socket"
+
+
+def test_each_socket_answers_healthz(host, sockets, process_count):
+    instances = set()
+    for path in sockets:
+        result = json.loads(
+            host.check_output(f"{VENV_PYTHON} -c '{HEALTHZ_OVER_UNIX_SOCKET}' {path}")
+        )
+        assert result["status"] == 200
+        assert result["body"]["status"] == "ok"
+        assert (
+            result["body"]["release"] == host.file(f"{BASE_DIR}/current").linked_to.split("/")[-1]
+        )
+        instances.add(result["body"]["instance"])
+    assert instances == {str(index) for index in range(1, process_count + 1)}
+
+
+def test_each_socket_accepts_a_websocket_with_ping_and_echo(host, sockets):
+    for path in sockets:
+        reply = host.check_output(f"{VENV_PYTHON} -c '{WEBSOCKET_OVER_UNIX_SOCKET}' {path}")
+        assert reply == f"ping through {path}"
+
+
+def test_nginx_config_is_valid_and_balances_every_process(host, sockets):
+    assert host.run("nginx -t").rc == 0
+    assert host.service("nginx").is_running
+    assert host.service("nginx").is_enabled
+    config = host.file("/etc/nginx/nginx.conf").content_string
+    for path in sockets:
+        assert f"server unix:{path} max_fails=0;" in config
+    assert "proxy_set_header Upgrade $http_upgrade;" in config
+    assert "server_tokens off;" in config
+
+
+def test_app_host_nginx_proxies_websockets_to_the_processes(host):
+    script = WEBSOCKET_OVER_UNIX_SOCKET.replace(
+        'unix_connect(sys.argv[1], uri="ws://localhost/"',
+        'connect("ws://127.0.0.1/"',
+    ).replace("import unix_connect", "import connect")
+    assert host.check_output(f"{VENV_PYTHON} -c '{script}' nginx") == "ping through nginx"
+
+
+def test_no_unit_failed(host):
+    assert host.check_output("systemctl --failed --no-legend --plain") == ""

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Brings up the local fleet (3 app hosts, 1 edge host), deploys the example app to it with
+# site.yml, and proves it: a WebSocket client gets its echo through every edge host.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+python3 fleet/localfleet.py up
+ansible-playbook site.yml
+ansible-playbook playbooks/smoke_test.yml

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: linters, unit and app tests, then molecule on a fleet of real hosts.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "ruff"
+ruff check .
+ruff format --check .
+
+step "ansible-lint (production profile)"
+ansible-lint --profile production
+
+step "pytest: plugin unit tests and the example app"
+pytest tests/unit tests/app
+
+step "molecule: every scenario on one shared fleet"
+molecule test --all
