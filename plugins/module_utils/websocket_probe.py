@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: wsfleet.deploy maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Logic behind websocket_probe: one real WebSocket session, and retries of it.
+
+Every failure is turned into a ProbeError whose text says, in plain words, which step
+failed and why, because that text is all an operator sees of a failed rolling restart.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import inspect
+import re
+import socket
+import ssl
+import time
+import traceback
+
+try:
+    from websockets.exceptions import (
+        ConnectionClosed,
+        InvalidHandshake,
+        InvalidStatus,
+        InvalidURI,
+    )
+    from websockets.sync.client import connect, unix_connect
+    from websockets.uri import parse_uri
+except ImportError:
+    HAS_WEBSOCKETS = False
+    WEBSOCKETS_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_WEBSOCKETS = True
+    WEBSOCKETS_IMPORT_ERROR = None
+
+SCHEMES = ("ws://", "wss://")
+
+# 1000 is the code the probe closes with; 1001 means the server is going away, which is
+# still a clean end of a session that worked.
+CLEAN_CLOSE_CODES = (1000, 1001)
+
+# Replies are quoted in error messages: keep a huge or binary reply from flooding the log.
+MAX_QUOTED_REPLY = 200
+
+
+class ProbeError(Exception):
+    """One failed attempt; str() is the reason in plain words."""
+
+
+def url_problem(url):
+    """Why url cannot be probed, or None when it is a valid ws:// or wss:// URL."""
+    if not url.lower().startswith(SCHEMES):
+        return "url must start with ws:// or wss://, got %r" % url
+    try:
+        parse_uri(url)
+    except InvalidURI as exc:
+        return "url %r is not a valid WebSocket URL: %s" % (url, exc.msg)
+    except ValueError as exc:  # a port that is not a number
+        return "url %r is not a valid WebSocket URL: %s" % (url, exc)
+    return None
+
+
+def is_secure(url):
+    return url.lower().startswith("wss://")
+
+
+def tls_context(validate_certs=True, ca_path=None):
+    """The TLS settings for a wss:// URL.
+
+    With ca_path only that bundle is trusted, not the system's, so that a probe against a
+    test CA cannot pass through a certificate from a public one by accident.
+    """
+    context = ssl.create_default_context(cafile=ca_path)
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def elapsed_ms(started):
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def quote(value):
+    text = repr(value)
+    if len(text) > MAX_QUOTED_REPLY:
+        text = text[:MAX_QUOTED_REPLY] + "... (%d chars)" % len(value)
+    return text
+
+
+def tls_reason(exc):
+    """'wrong version number' out of '[SSL: WRONG_VERSION_NUMBER] wrong version number (...)'."""
+    reason = re.sub(r"^\[[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(exc.args[-1]))
+    if exc.reason == "WRONG_VERSION_NUMBER":
+        # What a wss:// URL gets from a server that does not speak TLS.
+        reason += " (does the server speak TLS?)"
+    return reason
+
+
+def describe_open_error(exc, timeout, unix_socket=None):
+    """Plain words for an exception raised while opening the connection."""
+    if isinstance(exc, InvalidStatus):
+        return "handshake rejected with HTTP %d" % exc.response.status_code
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, FileNotFoundError) and unix_socket:
+        return "unix socket %s does not exist" % unix_socket
+    if isinstance(exc, PermissionError) and unix_socket:
+        return "permission denied on unix socket %s" % unix_socket
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the server during the handshake"
+    if isinstance(exc, socket.gaierror):
+        return "cannot resolve the host name: %s" % exc.strerror
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "TLS certificate not trusted: %s" % (exc.verify_message or exc)
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed: %s" % tls_reason(exc)
+    # socket.timeout is TimeoutError since Python 3.10; both name the same class there.
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no handshake within %gs" % timeout
+    if isinstance(exc, InvalidHandshake):
+        cause = exc.__cause__
+        return "handshake failed: %s%s" % (exc, " (%s)" % cause if cause else "")
+    if isinstance(exc, OSError):
+        return "cannot connect: %s" % (exc.strerror or exc)
+    return "cannot connect: %s: %s" % (type(exc).__name__, exc)
+
+
+def open_websocket(url, unix_socket=None, tls=None, headers=None, timeout=5.0):
+    """Connect and complete the opening handshake, or raise ProbeError."""
+    options = dict(
+        additional_headers=headers or None,
+        open_timeout=timeout,
+        close_timeout=timeout,
+    )
+    # No keepalive pings of its own: the probe pings once, explicitly, when asked.
+    # websockets < 15 (still allowed by the app) has no keepalive in its sync client.
+    if "ping_interval" in inspect.signature(connect).parameters:
+        options["ping_interval"] = None
+    if tls is not None:
+        options["ssl"] = tls
+    try:
+        if unix_socket:
+            return unix_connect(unix_socket, url, **options)
+        return connect(url, **options)
+    except Exception as exc:
+        raise ProbeError(describe_open_error(exc, timeout, unix_socket)) from exc
+
+
+def check_ping(websocket, timeout):
+    """Send a ping and wait for its pong; return the round trip in ms."""
+    started = time.monotonic()
+    try:
+        pong = websocket.ping()
+    except ConnectionClosed as exc:
+        raise ProbeError("connection closed before the ping: %s" % exc) from exc
+    if not pong.wait(timeout):
+        if websocket.close_code is not None:
+            raise ProbeError("connection closed before the pong (code %d)" % websocket.close_code)
+        raise ProbeError("no pong within %gs" % timeout)
+    return elapsed_ms(started)
+
+
+def check_echo(websocket, message, timeout):
+    """Send message and require the identical text back; return the round trip in ms."""
+    started = time.monotonic()
+    try:
+        websocket.send(message)
+        reply = websocket.recv(timeout)
+    except (TimeoutError, socket.timeout):
+        raise ProbeError("no echo within %gs" % timeout) from None
+    except ConnectionClosed as exc:
+        raise ProbeError("connection closed before the echo: %s" % exc) from exc
+    if reply != message:
+        raise ProbeError("echo mismatch: sent %s, got %s" % (quote(message), quote(reply)))
+    return elapsed_ms(started)
+
+
+def close_cleanly(websocket, timeout):
+    """Run the closing handshake; return the close code the server answered with."""
+    websocket.close()
+    code = websocket.close_code
+    # 1006 is what websockets reports when no close frame came back (timeout or drop).
+    if code == 1006:
+        raise ProbeError("no closing handshake from the server within %gs" % timeout)
+    if code not in CLEAN_CLOSE_CODES:
+        raise ProbeError("closing handshake ended with code %s" % code)
+    return code
+
+
+def handshake_response(websocket):
+    """Status and headers of the handshake response; repeated headers joined with ', '."""
+    headers = {}
+    for name, value in websocket.response.headers.raw_items():
+        headers[name] = "%s, %s" % (headers[name], value) if name in headers else value
+    return websocket.response.status_code, headers
+
+
+def probe_once(url, unix_socket=None, message=None, ping=True, timeout=5.0, tls=None, headers=None):
+    """One full session: open, optional ping and echo, close. Raise ProbeError on failure."""
+    started = time.monotonic()
+    websocket = open_websocket(url, unix_socket, tls, headers, timeout)
+    result = dict(open_ms=elapsed_ms(started))
+    # The with block closes with 1011 if a check fails, so the server is not left waiting.
+    with websocket:
+        result["response_status"], result["response_headers"] = handshake_response(websocket)
+        if ping:
+            result["ping_ms"] = check_ping(websocket, timeout)
+        if message is not None:
+            result["echo_ms"] = check_echo(websocket, message, timeout)
+        result["close_code"] = close_cleanly(websocket, timeout)
+    return result
+
+
+def probe_with_retries(attempt, retries=0, delay=1.0, sleep=time.sleep):
+    """Call attempt() until it succeeds, at most retries + 1 times.
+
+    Returns (result, errors, attempts): result is None when every attempt failed, and
+    errors holds the reason of each failed attempt, in order.
+    """
+    errors = []
+    for number in range(1, retries + 2):
+        try:
+            return attempt(), errors, number
+        except ProbeError as exc:
+            errors.append(str(exc))
+        if number <= retries:
+            sleep(delay)
+    return None, errors, retries + 1

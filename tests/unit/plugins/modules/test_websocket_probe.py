@@ -1,0 +1,472 @@
+# Copyright: wsfleet.deploy maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""websocket_probe against real websockets servers on 127.0.0.1 and on unix sockets."""
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+from http import HTTPStatus
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.wsfleet.deploy.plugins.modules import websocket_probe
+from websockets.sync.server import serve, unix_serve
+from websockets.utils import accept_key
+
+# Short enough that the failure tests stay fast, long enough for a loaded CI machine.
+FAIL_TIMEOUT = 0.5
+
+
+class AnsibleExitJson(Exception):
+    pass
+
+
+class AnsibleFailJson(Exception):
+    pass
+
+
+def exit_json(self, **kwargs):
+    raise AnsibleExitJson(kwargs)
+
+
+def fail_json(self, msg, **kwargs):
+    kwargs.update(failed=True, msg=msg)
+    raise AnsibleFailJson(kwargs)
+
+
+@pytest.fixture(autouse=True)
+def module_exits(monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    # websockets honours the environment's proxy; the test servers are local.
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run_module(**args):
+    """Run the module's main() with args; return (ok, result)."""
+    with patch_module_args(args):
+        try:
+            websocket_probe.main()
+        except AnsibleExitJson as exc:
+            return True, exc.args[0]
+        except AnsibleFailJson as exc:
+            return False, exc.args[0]
+    raise AssertionError("the module returned without exit_json or fail_json")
+
+
+def probe(**args):
+    ok, result = run_module(**args)
+    assert ok, result
+    return result
+
+
+def probe_fails(**args):
+    ok, result = run_module(**args)
+    assert not ok, result
+    return result
+
+
+# Servers
+
+
+def echo(websocket):
+    for message in websocket:
+        websocket.send(message)
+
+
+def shout(websocket):
+    for message in websocket:
+        websocket.send(message.upper())
+
+
+def swallow(websocket):
+    """Read every message and answer none."""
+    for _ in websocket:
+        pass
+
+
+@contextlib.contextmanager
+def running(server):
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture
+def servers():
+    """Start websockets servers that stop at the end of the test."""
+    with contextlib.ExitStack() as stack:
+
+        def tcp(handler, tls=None, **kwargs):
+            server = stack.enter_context(running(serve(handler, "127.0.0.1", 0, ssl=tls, **kwargs)))
+            port = server.socket.getsockname()[1]
+            return f"{'wss' if tls else 'ws'}://127.0.0.1:{port}/"
+
+        def unix(handler, **kwargs):
+            # A short path: unix socket paths are limited to about 100 bytes.
+            directory = tempfile.mkdtemp(prefix="wsp", dir="/tmp")
+            stack.callback(shutil.rmtree, directory, True)
+            path = os.path.join(directory, "s")
+            stack.enter_context(running(unix_serve(handler, path, **kwargs)))
+            return path
+
+        yield tcp, unix
+
+
+@pytest.fixture
+def tcp_server(servers):
+    return servers[0]
+
+
+@pytest.fixture
+def unix_server(servers):
+    return servers[1]
+
+
+def answer_handshake_then_nothing(connection):
+    """Accept the opening handshake by hand, then read and ignore everything until EOF."""
+    with connection:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = connection.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        headers = dict(
+            line.split(": ", 1) for line in request.decode().split("\r\n")[1:] if ": " in line
+        )
+        accept = accept_key(headers["Sec-WebSocket-Key"])
+        connection.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+            ).encode()
+        )
+        while connection.recv(4096):
+            pass
+
+
+@pytest.fixture
+def mute_server():
+    """A server that completes the handshake, then never answers a ping or a close."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve_connections():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connection.settimeout(None)
+            answer_handshake_then_nothing(connection)
+
+    thread = threading.Thread(target=serve_connections, daemon=True)
+    thread.start()
+    yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+    stop.set()
+    thread.join(10)
+    listener.close()
+
+
+@pytest.fixture
+def refused_url():
+    """A URL whose port is bound but not listening, so every connection is refused."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield f"ws://127.0.0.1:{bound.getsockname()[1]}/"
+
+
+# TLS
+
+
+@pytest.fixture(scope="module")
+def test_ca():
+    """A CA and a server certificate for 127.0.0.1 it signed, as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common_name):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject, key, issuer, issuer_key, extensions):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_cert = certificate(
+        name("wsfleet test CA"),
+        ca_key,
+        name("wsfleet test CA"),
+        ca_key,
+        [(x509.BasicConstraints(ca=True, path_length=None), True)],
+    )
+    server_cert = certificate(
+        name("127.0.0.1"),
+        server_key,
+        ca_cert.subject,
+        ca_key,
+        [(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)],
+    )
+
+    directory = tempfile.mkdtemp(prefix="wsp", dir="/tmp")
+    paths = {name: os.path.join(directory, name) for name in ("ca.pem", "cert.pem", "key.pem")}
+    with open(paths["ca.pem"], "wb") as handle:
+        handle.write(ca_cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert.pem"], "wb") as handle:
+        handle.write(server_cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key.pem"], "wb") as handle:
+        handle.write(
+            server_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    yield paths
+    shutil.rmtree(directory, True)
+
+
+@pytest.fixture
+def server_tls(test_ca):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(test_ca["cert.pem"], test_ca["key.pem"])
+    return context
+
+
+# Success
+
+
+def test_echo_over_tcp(tcp_server):
+    result = probe(url=tcp_server(echo), message="hello")
+    assert result["changed"] is False
+    assert result["attempts"] == 1
+    assert result["errors"] == []
+    assert result["response_status"] == 101
+    assert result["response_headers"]["Upgrade"].lower() == "websocket"
+    assert result["close_code"] == 1000
+    assert {"open_ms", "ping_ms", "echo_ms"} <= set(result)
+
+
+def test_echo_over_unix_socket_sends_host_and_path_of_url(unix_server):
+    seen = []
+
+    def record_request(connection, request):
+        seen.append((request.headers["Host"], request.path))
+
+    path = unix_server(echo, process_request=record_request)
+    result = probe(url="ws://app.internal/live", unix_socket=path, message="hello")
+    assert result["close_code"] == 1000
+    assert "echo_ms" in result
+    assert seen == [("app.internal", "/live")]
+
+
+def test_ping_only(tcp_server):
+    received = []
+
+    def record(websocket):
+        received.extend(websocket)
+
+    result = probe(url=tcp_server(record))
+    assert "ping_ms" in result
+    assert "echo_ms" not in result
+    assert received == []
+
+
+def test_neither_ping_nor_message_only_opens_and_closes(tcp_server):
+    result = probe(url=tcp_server(echo), ping=False)
+    assert "ping_ms" not in result
+    assert "echo_ms" not in result
+    assert result["close_code"] == 1000
+
+
+def test_extra_headers_reach_the_server(tcp_server):
+    seen = []
+
+    def record_request(connection, request):
+        seen.append((request.headers.get("X-Probe"), request.headers.get("Origin")))
+
+    url = tcp_server(echo, process_request=record_request)
+    probe(url=url, headers={"X-Probe": 7, "Origin": "https://ws.example.org"})
+    assert seen == [("7", "https://ws.example.org")]
+
+
+def test_check_mode_still_probes(tcp_server):
+    received = []
+
+    def record_and_echo(websocket):
+        for message in websocket:
+            received.append(message)
+            websocket.send(message)
+
+    result = probe(
+        url=tcp_server(record_and_echo), message="in check mode", _ansible_check_mode=True
+    )
+    assert result["changed"] is False
+    assert received == ["in check mode"]
+
+
+def test_retries_until_the_server_accepts(tcp_server):
+    requests = []
+
+    def unavailable_once(connection, request):
+        requests.append(request.path)
+        if len(requests) == 1:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "starting\n")
+        return None
+
+    result = probe(
+        url=tcp_server(echo, process_request=unavailable_once), message="hi", retries=3, delay=0
+    )
+    assert result["attempts"] == 2
+    assert result["errors"] == ["handshake rejected with HTTP 503"]
+
+
+# Failures
+
+
+def test_echo_mismatch(tcp_server):
+    result = probe_fails(url=tcp_server(shout), message="a")
+    assert "echo mismatch: sent 'a', got 'A'" in result["msg"]
+    assert result["attempts"] == 1
+    assert result["errors"] == ["echo mismatch: sent 'a', got 'A'"]
+
+
+def test_http_404_rejection(tcp_server):
+    def not_found(connection, request):
+        return connection.respond(HTTPStatus.NOT_FOUND, "no such endpoint\n")
+
+    result = probe_fails(url=tcp_server(echo, process_request=not_found))
+    assert "handshake rejected with HTTP 404" in result["msg"]
+
+
+def test_connection_refused_with_retries(refused_url):
+    result = probe_fails(url=refused_url, retries=2, delay=0)
+    assert result["attempts"] == 3
+    assert result["errors"] == ["connection refused"] * 3
+    assert "failed after 3 attempts: connection refused" in result["msg"]
+
+
+def test_missing_unix_socket():
+    result = probe_fails(url="ws://localhost/", unix_socket="/nonexistent/wsp.sock")
+    assert "unix socket /nonexistent/wsp.sock does not exist" in result["msg"]
+
+
+def test_no_pong_times_out(mute_server):
+    result = probe_fails(url=mute_server, timeout=FAIL_TIMEOUT)
+    assert result["errors"] == [f"no pong within {FAIL_TIMEOUT:g}s"]
+
+
+def test_no_echo_times_out(tcp_server):
+    result = probe_fails(url=tcp_server(swallow), message="hello?", timeout=FAIL_TIMEOUT)
+    assert result["errors"] == [f"no echo within {FAIL_TIMEOUT:g}s"]
+
+
+def test_no_closing_handshake_fails(mute_server):
+    result = probe_fails(url=mute_server, ping=False, timeout=FAIL_TIMEOUT)
+    assert result["errors"] == [f"no closing handshake from the server within {FAIL_TIMEOUT:g}s"]
+
+
+# URLs and TLS
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080/", "http://127.0.0.1/", "https://example.org/"])
+def test_url_needs_a_websocket_scheme(url):
+    result = probe_fails(url=url)
+    assert result["msg"] == f"url must start with ws:// or wss://, got {url!r}"
+    assert "attempts" not in result
+
+
+def test_url_needs_a_host():
+    result = probe_fails(url="ws:///live")
+    assert "is not a valid WebSocket URL: hostname isn't provided" in result["msg"]
+
+
+def test_wss_url_against_a_plain_server(tcp_server):
+    url = tcp_server(echo).replace("ws://", "wss://")
+    result = probe_fails(url=url, timeout=FAIL_TIMEOUT)
+    assert "TLS handshake failed" in result["msg"]
+
+
+def test_ws_url_against_a_tls_server(tcp_server, server_tls):
+    url = tcp_server(echo, tls=server_tls).replace("wss://", "ws://")
+    result = probe_fails(url=url, timeout=FAIL_TIMEOUT)
+    assert "handshake failed" in result["msg"]
+
+
+def test_wss_with_ca_path(tcp_server, server_tls, test_ca):
+    result = probe(
+        url=tcp_server(echo, tls=server_tls), message="secure", ca_path=test_ca["ca.pem"]
+    )
+    assert result["close_code"] == 1000
+    assert "echo_ms" in result
+
+
+def test_wss_untrusted_certificate(tcp_server, server_tls):
+    result = probe_fails(url=tcp_server(echo, tls=server_tls))
+    assert "TLS certificate not trusted" in result["msg"]
+
+
+def test_wss_without_validation(tcp_server, server_tls):
+    result = probe(url=tcp_server(echo, tls=server_tls), message="insecure", validate_certs=False)
+    assert result["close_code"] == 1000
+
+
+def test_unreadable_ca_path(tcp_server, server_tls):
+    result = probe_fails(url=tcp_server(echo, tls=server_tls), ca_path="/nonexistent/ca.pem")
+    assert result["msg"].startswith("cannot load the CA bundle /nonexistent/ca.pem")
+
+
+def test_ca_path_with_ws_url_warns(tcp_server, test_ca, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    url = tcp_server(echo)
+    probe(url=url, ca_path=test_ca["ca.pem"])
+    assert warnings == [f"ca_path is ignored for the ws:// URL {url}"]
+
+
+def test_missing_websockets_library(monkeypatch):
+    monkeypatch.setattr(websocket_probe, "HAS_WEBSOCKETS", False)
+    result = probe_fails(url="ws://127.0.0.1/")
+    assert "websockets" in result["msg"]
