@@ -2,6 +2,7 @@
 """The local fleet: real Debian hosts, as podman containers booting systemd, reached over SSH.
 
     localfleet.py up      [--name NAME] [--app N] [--edge N] [--acme N] [--suite SUITE]
+                          [--host NAME:GROUP[:SUITE] ...]   (instead of the counts)
     localfleet.py down    [--name NAME]
     localfleet.py status  [--name NAME]
     localfleet.py image   [--suite SUITE]
@@ -48,6 +49,7 @@ class Host:
     name: str
     group: str
     container: str
+    suite: str
 
     def address(self) -> str:
         return container_address(self.container)
@@ -135,20 +137,35 @@ def import_rootfs(root: Path, tag: str) -> None:
 # --- hosts --------------------------------------------------------------------------------
 
 
-def fleet_hosts(name: str, shape: dict[str, int]) -> list[Host]:
+def fleet_hosts(name: str, shape: dict[str, int], suite: str) -> list[Host]:
     return [
-        Host(name=f"{group}{index}", group=group, container=f"{name}-{group}{index}")
+        Host(name=f"{group}{index}", group=group, container=f"{name}-{group}{index}", suite=suite)
         for group, count in shape.items()
         for index in range(1, count + 1)
     ]
 
 
-def existing_containers(name: str) -> dict[str, str]:
-    """Containers of this fleet, by name, with their state (running, exited, ...)."""
-    out = podman(
-        "ps", "-a", "--filter", f"label=wsfleet.fleet={name}", "--format", "{{.Names}} {{.State}}"
-    )
-    return dict(line.split(maxsplit=1) for line in out.splitlines() if line.strip())
+def parse_host_specs(name: str, specs: list[str], default_suite: str) -> list[Host]:
+    """Hosts given one by one as NAME:GROUP[:SUITE], e.g. app2:app:trixie."""
+    hosts = []
+    for spec in specs:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise FleetError(f"--host {spec!r}: expected NAME:GROUP or NAME:GROUP:SUITE")
+        suite = parts[2] if len(parts) == 3 else default_suite
+        hosts.append(
+            Host(name=parts[0], group=parts[1], container=f"{name}-{parts[0]}", suite=suite)
+        )
+    return hosts
+
+
+def existing_containers(name: str) -> dict[str, tuple[str, str]]:
+    """Containers of this fleet, by name, with their state (running, exited, ...) and image."""
+    out = podman("ps", "-a", "--filter", f"label=wsfleet.fleet={name}", "--format", "json")
+    return {
+        container["Names"][0]: (container["State"], container["Image"])
+        for container in json.loads(out or "[]")
+    }
 
 
 def ensure_network(name: str) -> None:
@@ -156,11 +173,17 @@ def ensure_network(name: str) -> None:
         podman("network", "create", "--label", f"wsfleet.fleet={name}", name)
 
 
-def start_host(fleet: str, host: Host, tag: str, public_key: Path, state: str | None) -> None:
-    if state == "running":
-        return
-    if state is not None:
-        podman("start", host.container)
+def start_host(
+    fleet: str, host: Host, tag: str, public_key: Path, existing: tuple[str, str] | None
+) -> None:
+    if existing is not None and existing[1] != tag:
+        # The recipe or the suite changed: this host must be rebuilt from the new image.
+        say(f"recreating {host.name}: its image {existing[1]} is not {tag}")
+        podman("rm", "--force", "--time", "5", host.container)
+        existing = None
+    if existing is not None:
+        if existing[0] != "running":
+            podman("start", host.container)
         return
     podman(
         "run",
@@ -316,20 +339,28 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
 
 def cmd_up(args: argparse.Namespace) -> None:
     check_prerequisites(need_debootstrap=False)
-    tag = ensure_image(args.suite)
+    if args.host:
+        hosts = parse_host_specs(args.name, args.host, args.suite)
+    else:
+        shape = {"app": args.app, "edge": args.edge, "acme": args.acme}
+        hosts = fleet_hosts(args.name, {g: n for g, n in shape.items() if n > 0}, args.suite)
+    tags = {suite: ensure_image(suite) for suite in sorted({host.suite for host in hosts})}
     key = ensure_ssh_key()
-    shape = {"app": args.app, "edge": args.edge, "acme": args.acme}
-    hosts = fleet_hosts(args.name, {group: n for group, n in shape.items() if n > 0})
     remove_surplus_hosts(args.name, hosts)
     ensure_network(args.name)
-    states = existing_containers(args.name)
+    existing = existing_containers(args.name)
     for host in hosts:
-        start_host(args.name, host, tag, key.with_suffix(".pub"), states.get(host.container))
+        start_host(
+            args.name, host, tags[host.suite], key.with_suffix(".pub"), existing.get(host.container)
+        )
     for host in hosts:
         wait_until_booted(host)
         wait_for_ssh(host.address())
     write_inventory(Path(args.inventory), args.name, hosts, key)
-    say(f"fleet {args.name} is up: " + ", ".join(f"{h.name}={h.address()}" for h in hosts))
+    say(
+        f"fleet {args.name} is up: "
+        + ", ".join(f"{h.name}={h.address()} ({h.suite})" for h in hosts)
+    )
     say(f"inventory: {args.inventory}")
 
 
@@ -360,9 +391,9 @@ def cmd_status(args: argparse.Namespace) -> None:
     if not containers:
         say(f"fleet {args.name}: no hosts")
         return
-    for container, state in sorted(containers.items()):
+    for container, (state, image) in sorted(containers.items()):
         address = container_address(container) if state == "running" else "-"
-        say(f"{container:30} {state:10} {address}")
+        say(f"{container:30} {state:10} {address:16} {image}")
 
 
 def cmd_image(args: argparse.Namespace) -> None:
@@ -389,6 +420,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             p.add_argument("--edge", type=int, default=1, help="hosts in group edge")
             p.add_argument("--acme", type=int, default=0, help="hosts in group acme")
             p.add_argument("--suite", default="bookworm", help="Debian suite of the hosts")
+            p.add_argument(
+                "--host",
+                action="append",
+                default=[],
+                metavar="NAME:GROUP[:SUITE]",
+                help="one host; repeat for each (replaces --app/--edge/--acme)",
+            )
     image = sub.add_parser("image")
     image.add_argument("--suite", default="bookworm")
     return parser.parse_args(argv)

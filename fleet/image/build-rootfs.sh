@@ -33,8 +33,10 @@ ExecStartPre=/usr/bin/ssh-keygen -A
 ExecStartPre=/usr/sbin/sshd -t
 UNIT
 
-# Consoles and disk maintenance have no meaning in a container; they only fail or idle.
+# Consoles, disk maintenance and kernel modules have no meaning in a container: they only
+# fail or idle.
 for unit in getty@tty1.service e2scrub_reap.service e2scrub_all.timer fstrim.timer \
+    systemd-modules-load.service \
     systemd-pstore.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
