@@ -1,0 +1,109 @@
+"""app_release on real release directories: switch, previous, prune, check mode."""
+
+import json
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.wsfleet.deploy.plugins.modules import app_release
+
+
+class ModuleExit(Exception):
+    def __init__(self, result, failed):
+        super().__init__(result)
+        self.result, self.failed = result, failed
+
+
+@pytest.fixture(autouse=True)
+def capture_exit(monkeypatch):
+    def exit_json(self, **result):
+        raise ModuleExit(result, failed=False)
+
+    def fail_json(self, **result):
+        raise ModuleExit(result, failed=True)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+def run(**args):
+    with patch_module_args(args), pytest.raises(ModuleExit) as raised:
+        app_release.main()
+    return raised.value
+
+
+@pytest.fixture
+def base(tmp_path):
+    for number in range(1, 5):
+        path = tmp_path / "releases" / f"r{number}"
+        path.mkdir(parents=True)
+        record = {"id": f"r{number}", "installed_at": f"2026-11-0{number}T00:00:00"}
+        (path / "release.json").write_text(json.dumps(record))
+    return tmp_path
+
+
+def target(link):
+    return link.readlink().name
+
+
+def test_first_switch_sets_current_only(base):
+    outcome = run(base_dir=str(base), release="r1")
+    assert not outcome.failed
+    assert outcome.result["changed"] and outcome.result["switched"]
+    assert target(base / "current") == "r1"
+    assert not (base / "previous").exists()
+
+
+def test_switch_records_the_previous_release(base):
+    run(base_dir=str(base), release="r1")
+    outcome = run(base_dir=str(base), release="r2")
+    assert outcome.result["previous"] == "r1"
+    assert target(base / "current") == "r2"
+    assert target(base / "previous") == "r1"
+
+
+def test_switch_to_the_live_release_changes_nothing(base):
+    run(base_dir=str(base), release="r2")
+    outcome = run(base_dir=str(base), release="r2")
+    assert not outcome.result["changed"]
+
+
+def test_switch_refuses_an_incomplete_release(base):
+    (base / "releases" / "half").mkdir()
+    outcome = run(base_dir=str(base), release="half")
+    assert outcome.failed
+    assert "not installed completely" in outcome.result["msg"]
+    assert not (base / "current").exists()
+
+
+def test_check_mode_reports_without_switching(base):
+    run(base_dir=str(base), release="r1")
+    outcome = run(base_dir=str(base), release="r2", _ansible_check_mode=True)
+    assert outcome.result["changed"]
+    assert target(base / "current") == "r1"
+
+
+def test_prune_keeps_the_newest_and_protects_live_and_previous(base):
+    run(base_dir=str(base), release="r1")  # an old release is live again (a rollback)
+    run(base_dir=str(base), release="r2")
+    outcome = run(base_dir=str(base), keep=2)
+    assert outcome.result["pruned"] == ["r3", "r4"]
+    assert sorted(p.name for p in (base / "releases").iterdir()) == ["r1", "r2"]
+
+
+def test_prune_in_check_mode_removes_nothing(base):
+    run(base_dir=str(base), release="r4")
+    outcome = run(base_dir=str(base), keep=2, _ansible_check_mode=True)
+    assert outcome.result["pruned"] == ["r1", "r2"]
+    assert len(list((base / "releases").iterdir())) == 4
+
+
+def test_keep_below_two_is_refused(base):
+    outcome = run(base_dir=str(base), keep=1)
+    assert outcome.failed
+    assert "at least 2" in outcome.result["msg"]
+
+
+@pytest.mark.parametrize("bad", ["../etc", ".hidden", ""])
+def test_release_must_be_a_plain_id(base, bad):
+    assert run(base_dir=str(base), release=bad).failed
