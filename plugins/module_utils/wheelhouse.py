@@ -69,3 +69,206 @@ def release_id(version, wheel_digests):
     joined = "\n".join(sorted("%s %s" % (name, digest) for name, digest in wheel_digests.items()))
     content = hashlib.sha256(joined.encode("utf-8")).hexdigest()[:12]
     return "%s-%s" % (re.sub(r"[^A-Za-z0-9.+_]", "_", version), content)
+
+
+# App sources: requirement strings, git refs and the pip arguments for each.
+
+# A PEP 508 requirement reduced to what a release can be built from: a project name and
+# optional version specifiers. ansible-core vendors no `packaging` into module_utils, and the
+# module may run under an interpreter without it, so this small grammar stands in for it.
+_PROJECT_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_SPECIFIER = r"(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9][A-Za-z0-9.*+!_-]*"
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<name>%s)\s*(?P<specifiers>%s(?:\s*,\s*%s)*)?\s*$"
+    % (_PROJECT_NAME, _SPECIFIER, _SPECIFIER)
+)
+_SPECIFIER_PARTS = re.compile(r"^(?P<op>===|==|!=|~=|<=|>=|<|>)\s*(?P<version>.+)$")
+
+_FULL_COMMIT = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
+_GIT_URL = re.compile(r"^(?:git\+)?(?:https?|ssh|git|file)://", re.IGNORECASE)
+_SCP_LIKE_URL = re.compile(r"^[^/:@]+@[^/:]+:")
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^/@]*)@")
+
+
+def parse_requirement(text):
+    """(name, [(operator, version), ...]) of a requirement such as wsfleet-echo==1.0.0.
+
+    Accepts a project name with optional comma-separated version specifiers. Rejects
+    extras, environment markers, URLs and paths: extras and markers would be silently
+    lost, since dependencies are resolved again from the app wheel for each target, and
+    URLs and paths are what git_url and source are for.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("requirement is empty")
+    if "[" in text:
+        raise ValueError("requirement %r has extras, which are not supported" % text)
+    if ";" in text:
+        raise ValueError("requirement %r has environment markers, which are not supported" % text)
+    match = _REQUIREMENT.match(text)
+    if not match:
+        raise ValueError(
+            "requirement %r is not a project name with optional version specifiers,"
+            " such as wsfleet-echo==1.0.0 or wsfleet-echo>=1.0,<2" % text
+        )
+    specifiers = []
+    if match.group("specifiers"):
+        for part in match.group("specifiers").split(","):
+            parts = _SPECIFIER_PARTS.match(part.strip())
+            specifiers.append((parts.group("op"), parts.group("version").strip()))
+    return match.group("name"), specifiers
+
+
+def is_pinned(specifiers):
+    """Whether version specifiers allow exactly one version (== without a wildcard, or ===)."""
+    return any(op == "===" or (op == "==" and "*" not in version) for op, version in specifiers)
+
+
+def normalize_project_name(name):
+    """PEP 503 normalised name: wsfleet_echo, Wsfleet.Echo and wsfleet-echo are one project."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def index_args(index_url=None, ca_bundle=None):
+    """pip options for a package index and the CA bundle to verify it with."""
+    args = []
+    if index_url:
+        args += ["--index-url", index_url]
+    if ca_bundle:
+        args += ["--cert", ca_bundle]
+    return args
+
+
+def pip_wheel_args(app_dir, spec, common_args):
+    """pip arguments that build or fetch the app's own wheel (not its dependencies) into app_dir.
+
+    spec is a path, a requirement or a git+URL@commit; common_args are the index arguments
+    followed by the user's pip_args, so that the user has the last word.
+    """
+    return ["wheel", "--no-deps", "--wheel-dir", app_dir, *common_args, spec]
+
+
+def pip_download_args(app_wheel, target_dir, target, common_args):
+    """pip arguments that download the app wheel's dependencies as binary wheels for a target."""
+    args = [
+        "download",
+        "--only-binary=:all:",
+        "--dest",
+        target_dir,
+        "--python-version",
+        target["python_version"],
+        "--implementation",
+        "cp",
+    ]
+    for tag in manylinux_platforms(target["machine"], target["glibc_version"]):
+        args += ["--platform", tag]
+    return args + list(common_args) + [app_wheel]
+
+
+def git_remote_url(url):
+    """The URL git understands for git_url, which may carry pip's git+ prefix.
+
+    Only URLs with a scheme are accepted: pip cannot install from scp-like addresses such
+    as git@host:org/repo.git.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("git_url is empty")
+    url = url.strip()
+    if _SCP_LIKE_URL.match(url) and "://" not in url:
+        raise ValueError(
+            "git_url %r is an scp-like address, which pip cannot install from;"
+            " write it as ssh://user@host/path" % url
+        )
+    if not _GIT_URL.match(url):
+        raise ValueError(
+            "git_url %r must start with https://, http://, ssh://, git:// or file://" % url
+        )
+    return url[4:] if url.lower().startswith("git+") else url
+
+
+def git_pip_spec(url, commit):
+    """The pip requirement that builds url at commit: git+<url>@<commit>."""
+    return "git+%s@%s" % (git_remote_url(url), commit)
+
+
+def parse_ls_remote(output):
+    """{ref name: object id} from the output of git ls-remote."""
+    refs = {}
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        object_id, _, name = line.partition("\t")
+        if name:
+            refs[name.strip()] = object_id.strip().lower()
+    return refs
+
+
+def resolve_git_ref(refs, ref):
+    """The commit a branch, tag, full ref name, HEAD or full commit hash stands for.
+
+    refs is parse_ls_remote's result. Annotated tags resolve to the commit they point at,
+    not to the tag object. A name that is both a branch and a tag on different commits is
+    refused as ambiguous. A full commit hash that is not the tip of a ref is returned as is,
+    for pip to fetch; abbreviated hashes cannot be resolved from the list of refs, so they
+    are refused. Raises LookupError when ref names nothing.
+    """
+    ref = (ref or "HEAD").strip()
+
+    def peeled(name):
+        return refs.get(name + "^{}", refs.get(name))
+
+    if ref == "HEAD" or ref.startswith("refs/"):
+        commit = peeled(ref)
+        if commit:
+            return commit
+    else:
+        found = {}
+        for name in ("refs/heads/" + ref, "refs/tags/" + ref):
+            commit = peeled(name)
+            if commit:
+                found[name] = commit
+        if len(set(found.values())) > 1:
+            raise LookupError(
+                "git_ref %r is ambiguous: %s; name one of them in full"
+                % (ref, ", ".join("%s is %s" % item for item in sorted(found.items())))
+            )
+        if found:
+            return next(iter(found.values()))
+    if _FULL_COMMIT.match(ref):
+        return ref.lower()
+    raise LookupError(
+        "git_ref %r is not a branch, tag or full commit hash of the repository "
+        "(abbreviated commit hashes are not supported)" % ref
+    )
+
+
+def redact_url(url):
+    """url without the secret it may carry, to show in messages and results.
+
+    Keeps a user name (ssh://git@host) but hides a password, and hides a lone user name
+    of an http(s) URL too, since that is where access tokens go.
+    """
+    match = _URL_USERINFO.match(url or "")
+    if not match:
+        return url
+    user, has_password, _ = match.group("userinfo").partition(":")
+    if has_password:
+        userinfo = user + ":***"
+    elif match.group("scheme").lower().split("+")[-1] in ("http", "https"):
+        userinfo = "***"
+    else:
+        userinfo = user
+    return "%s://%s@%s" % (match.group("scheme"), userinfo, url[match.end() :])
+
+
+def describe_source(source=None, requirement=None, git_url=None, git_ref=None, index_url=None):
+    """A short description of where the app came from, for people reading the results."""
+    if source:
+        return "path:%s" % source
+    if requirement:
+        return "pip:%s from %s" % (
+            requirement.strip(),
+            redact_url(index_url) if index_url else "pip's configured index",
+        )
+    if git_url:
+        return "git:%s@%s" % (redact_url(git_url.strip()), (git_ref or "HEAD").strip())
+    raise ValueError("no app source")

@@ -13,12 +13,16 @@ module: app_wheelhouse
 short_description: Build an app release as wheels for every Python and platform of the fleet
 version_added: 0.1.0
 description:
-  - Builds the app's wheel from a local source tree with C(pip wheel), then downloads the
-    binary wheels of all its dependencies for each target host's Python version, CPU and
-    glibc, so that hosts install the release with C(pip --no-index) and need no package index.
-  - Computes a release id from the content of every wheel, so that the same source gives the
-    same id on every run, and a new source a new one.
-  - Meant to run on the controller, once per play (C(delegate_to: localhost), C(run_once)).
+  - Gets the app's own wheel from one of three sources, then downloads the binary wheels of
+    all its dependencies for each target host's Python version, CPU and glibc, so that hosts
+    install the release with C(pip --no-index) and need no package index.
+  - The app comes from a local source tree (O(source)), a package index (O(requirement)) or
+    a git repository (O(git_url) at O(git_ref)). Whatever the source, its wheel is made with
+    C(pip wheel --no-deps), which builds a source tree, a git checkout or an sdist, and
+    fetches a wheel as it is.
+  - Computes a release id from the content of every wheel, so that the same app and
+    dependencies give the same id on every run and from every source, and new ones a new id.
+  - "Meant to run on the controller, once per play (C(delegate_to: localhost), C(run_once))."
 author:
   - wsfleet.deploy maintainers
 options:
@@ -26,8 +30,59 @@ options:
     description:
       - Path to the app's source tree on the controller (a directory holding C(pyproject.toml)
         or C(setup.py)).
+      - Exactly one of O(source), O(requirement) and O(git_url) is required.
     type: path
-    required: true
+  requirement:
+    description:
+      - A pip requirement for the app, taken from the package index (O(index_url), or pip's
+        configured index when that is not set), such as C(wsfleet-echo==1.0.0) or
+        C(wsfleet-echo>=1.0,<2).
+      - A project name with optional version specifiers; extras, environment markers, URLs
+        and paths are refused.
+      - The index may serve a wheel or an sdist; an sdist is built on the controller.
+      - When the requirement does not pin one version with C(==), every run takes the newest
+        version the index serves. The release id still comes from the content of the wheels,
+        so it changes only when the index serves something new (a new version of the app or
+        of a dependency), and then the hosts get a new release.
+      - Exactly one of O(source), O(requirement) and O(git_url) is required.
+    type: str
+  git_url:
+    description:
+      - URL of a git repository holding the app's source tree at its root, starting with
+        C(https://), C(http://), C(ssh://), C(git://) or C(file://), optionally with pip's
+        C(git+) prefix. Write scp-like addresses such as C(git@host:org/app.git) as
+        C(ssh://git@host/org/app.git).
+      - The module resolves O(git_ref) to a commit with C(git ls-remote), then builds with
+        C(pip wheel --no-deps git+<url>@<commit>), so the commit it reports in RV(git_commit)
+        is the one it built even if the branch moves meanwhile.
+      - Needs C(git) on the controller's E(PATH).
+      - Exactly one of O(source), O(requirement) and O(git_url) is required.
+    type: str
+  git_ref:
+    description:
+      - Branch, tag, full ref name (C(refs/...)), C(HEAD) (the remote's default branch) or
+        full commit hash to build from O(git_url). Abbreviated commit hashes are not
+        supported.
+      - A name that is both a branch and a tag on different commits is refused; give it as
+        C(refs/heads/<name>) or C(refs/tags/<name>).
+      - Used only with O(git_url).
+    type: str
+    default: HEAD
+  index_url:
+    description:
+      - Base URL of the package index (PEP 503 "simple" API) for every pip call, passed as
+        C(--index-url) before O(pip_args). It serves O(requirement), the dependencies of
+        every source, and the build requirements of O(source) and O(git_url).
+      - It replaces pip's configured index only; C(extra-index-url) and C(find-links) from
+        pip's configuration still apply. C(--isolated) in O(pip_args) makes pip ignore the
+        user's configuration and the C(PIP_*) environment variables.
+      - A password or token in the URL is hidden in RV(source) and in error messages.
+    type: str
+  ca_bundle:
+    description:
+      - CA bundle on the controller to verify the package index with, passed to every pip
+        call as C(--cert) before O(pip_args). Must be a readable file.
+    type: path
   dest:
     description:
       - Directory on the controller to build into. Its C(app/) and one folder per target are
@@ -46,7 +101,7 @@ options:
         type: str
         required: true
       machine:
-        description: CPU architecture as C(platform.machine()) reports it, such as C(x86_64).
+        description: CPU architecture as Python's C(platform.machine) reports it, such as C(x86_64).
         type: str
         required: true
       glibc_version:
@@ -55,7 +110,7 @@ options:
         required: true
   pip_args:
     description:
-      - Extra arguments for every pip call, such as C(--index-url) or C(--cert).
+      - Extra arguments for every pip call, after those of O(index_url) and O(ca_bundle).
     type: list
     elements: str
     default: []
@@ -67,13 +122,19 @@ attributes:
     support: none
 requirements:
   - pip on the controller's Python
+  - git on the controller, for O(git_url)
 notes:
   - Dependencies must be available as binary wheels for each target, since they are not
     built on the hosts.
+  - O(source), O(requirement) and O(git_url) are mutually exclusive, and one of them is
+    required.
+  - The same app built from a source tree, from a wheel on an index or from git at a commit
+    with the same tree gives the same release id, as long as its build is reproducible
+    (hatchling and flit are, with the fixed E(SOURCE_DATE_EPOCH) the module sets).
 """
 
 EXAMPLES = r"""
-- name: Build the release wheels on the controller
+- name: Build the release wheels from a source tree on the controller
   wsfleet.deploy.app_wheelhouse:
     source: "{{ playbook_dir }}/examples/echo_app"
     dest: "~/.cache/wsfleet/build/echo"
@@ -81,6 +142,30 @@ EXAMPLES = r"""
       - python_version: "3.11"
         machine: x86_64
         glibc_version: "2.36"
+  delegate_to: localhost
+  run_once: true
+  register: release
+
+- name: Build the release wheels from a version published on a private index
+  wsfleet.deploy.app_wheelhouse:
+    requirement: wsfleet-echo==1.0.0
+    index_url: https://pypi.example.com/simple
+    ca_bundle: /etc/pki/example-ca.pem
+    dest: "~/.cache/wsfleet/build/echo"
+    targets:
+      - python_version: "3.13"
+        machine: aarch64
+        glibc_version: "2.41"
+  delegate_to: localhost
+  run_once: true
+  register: release
+
+- name: Build the release wheels from a tag of a git repository
+  wsfleet.deploy.app_wheelhouse:
+    git_url: https://git.example.com/ops/wsfleet-echo.git
+    git_ref: v1.0.0
+    dest: "~/.cache/wsfleet/build/echo"
+    targets: "{{ wsfleet_targets }}"
   delegate_to: localhost
   run_once: true
   register: release
@@ -102,6 +187,20 @@ version:
   returned: success
   type: str
   sample: 1.0.0
+source:
+  description:
+    - Where the app came from, C(path:<source>), C(pip:<requirement> from <index>) or
+      C(git:<url>@<ref>), with passwords and tokens in URLs hidden.
+  returned: success
+  type: str
+  sample: git:https://git.example.com/ops/wsfleet-echo.git@v1.0.0
+git_commit:
+  description:
+    - The commit built from O(git_url), resolved from O(git_ref) with C(git ls-remote)
+      before the build (annotated tags resolve to the commit they point at).
+  returned: when O(git_url) is set
+  type: str
+  sample: 0f5e7d4c1b2a39688776655443322110ffeeddcc
 wheelhouses:
   description: Directory of wheels for each target, keyed by target name.
   returned: success
@@ -120,19 +219,39 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
+    describe_source,
     file_sha256,
-    manylinux_platforms,
+    git_pip_spec,
+    git_remote_url,
+    index_args,
+    normalize_project_name,
+    parse_ls_remote,
+    parse_requirement,
     parse_wheel_name,
+    pip_download_args,
+    pip_wheel_args,
+    redact_url,
     release_id,
+    resolve_git_ref,
     target_key,
 )
+
+SOURCES = ("source", "requirement", "git_url")
+
+# Reproducible builds (hatchling, flit) stamp files with this time; git must never prompt.
+BUILD_ENVIRONMENT = {"SOURCE_DATE_EPOCH": "315532800", "GIT_TERMINAL_PROMPT": "0"}
 
 
 def run_pip(module, args):
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    rc, out, err = module.run_command(cmd, environ_update={"SOURCE_DATE_EPOCH": "315532800"})
+    rc, out, err = module.run_command(cmd, environ_update=BUILD_ENVIRONMENT)
     if rc != 0:
-        module.fail_json(msg="pip failed: %s" % " ".join(cmd), rc=rc, stdout=out, stderr=err)
+        module.fail_json(
+            msg="pip failed: %s" % " ".join(redact_url(arg) for arg in cmd),
+            rc=rc,
+            stdout=out,
+            stderr=err,
+        )
 
 
 def fresh_directory(path):
@@ -141,46 +260,81 @@ def fresh_directory(path):
     return path
 
 
-def build_app_wheel(module, source, dest):
+def build_app_wheel(module, spec, dest, common_args):
     app_dir = fresh_directory(os.path.join(dest, "app"))
-    run_pip(
-        module,
-        ["wheel", "--no-deps", "--wheel-dir", app_dir] + module.params["pip_args"] + [source],
-    )
+    run_pip(module, pip_wheel_args(app_dir, spec, common_args))
     wheels = glob.glob(os.path.join(app_dir, "*.whl"))
     if len(wheels) != 1:
-        module.fail_json(msg="expected one app wheel from %s, got %s" % (source, wheels))
+        module.fail_json(msg="expected one app wheel from %s, got %s" % (redact_url(spec), wheels))
     return wheels[0]
 
 
-def download_dependencies(module, app_wheel, dest, target):
+def download_dependencies(module, app_wheel, dest, target, common_args):
     target_dir = fresh_directory(os.path.join(dest, target_key(target)))
-    platform_args = []
-    for tag in manylinux_platforms(target["machine"], target["glibc_version"]):
-        platform_args += ["--platform", tag]
-    run_pip(
-        module,
-        [
-            "download",
-            "--only-binary=:all:",
-            "--dest",
-            target_dir,
-            "--python-version",
-            target["python_version"],
-            "--implementation",
-            "cp",
-        ]
-        + platform_args
-        + module.params["pip_args"]
-        + [app_wheel],
-    )
+    run_pip(module, pip_download_args(app_wheel, target_dir, target, common_args))
     return target_dir
+
+
+def resolve_git_commit(module, url, ref):
+    """The commit git_ref names in the repository at url, from git ls-remote."""
+    git = shutil.which("git")
+    if not git:
+        module.fail_json(
+            msg="git_url needs git on the controller's PATH, and none was found in %s"
+            % os.environ.get("PATH", "")
+        )
+    rc, out, err = module.run_command([git, "ls-remote", url], environ_update=BUILD_ENVIRONMENT)
+    if rc != 0:
+        module.fail_json(
+            msg="git ls-remote %s failed: %s" % (redact_url(url), err.strip()),
+            rc=rc,
+            stderr=err,
+        )
+    try:
+        return resolve_git_ref(parse_ls_remote(out), ref)
+    except LookupError as exc:
+        module.fail_json(msg="%s at %s" % (exc, redact_url(url)))
+
+
+def app_spec(module):
+    """(what pip wheel builds the app from, git commit or None) for the chosen source."""
+    params = module.params
+    chosen = [name for name in SOURCES if params[name] is not None]
+    if not chosen:  # all given, but as null, which required_one_of lets through
+        module.fail_json(msg="one of the following is required: %s" % ", ".join(SOURCES))
+    name = chosen[0]
+    if not params[name].strip():
+        module.fail_json(msg="%s is empty" % name)
+
+    if name == "source":
+        if not os.path.isdir(params["source"]):
+            module.fail_json(msg="source %s is not a directory" % params["source"])
+        return params["source"], None
+
+    if name == "requirement":
+        try:
+            parse_requirement(params["requirement"])
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+        return params["requirement"].strip(), None
+
+    try:
+        url = git_remote_url(params["git_url"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    commit = resolve_git_commit(module, url, params["git_ref"])
+    return git_pip_spec(url, commit), commit
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            source=dict(type="path", required=True),
+            source=dict(type="path"),
+            requirement=dict(type="str"),
+            git_url=dict(type="str"),
+            git_ref=dict(type="str", default="HEAD"),
+            index_url=dict(type="str"),
+            ca_bundle=dict(type="path"),
             dest=dict(type="path", required=True),
             targets=dict(
                 type="list",
@@ -194,33 +348,58 @@ def main():
             ),
             pip_args=dict(type="list", elements="str", default=[]),
         ),
+        mutually_exclusive=[SOURCES],
+        required_one_of=[SOURCES],
         supports_check_mode=True,
     )
-    source, dest = module.params["source"], module.params["dest"]
-    if not os.path.isdir(source):
-        module.fail_json(msg="source %s is not a directory" % source)
-    if not module.params["targets"]:
+    params = module.params
+    dest, ca_bundle = params["dest"], params["ca_bundle"]
+    if not params["targets"]:
         module.fail_json(msg="targets must name at least one host Python and platform")
+    if ca_bundle is not None and not (os.path.isfile(ca_bundle) and os.access(ca_bundle, os.R_OK)):
+        module.fail_json(msg="ca_bundle %s is not a readable file" % ca_bundle)
+    if params["git_ref"] is None or not params["git_ref"].strip():
+        module.fail_json(msg="git_ref is empty")
+
+    spec, git_commit = app_spec(module)
+    common_args = index_args(params["index_url"], ca_bundle) + params["pip_args"]
 
     os.makedirs(dest, exist_ok=True)
-    app_wheel = build_app_wheel(module, source, dest)
+    app_wheel = build_app_wheel(module, spec, dest, common_args)
     package, version = parse_wheel_name(app_wheel)
+    if params["requirement"] is not None:
+        wanted = parse_requirement(params["requirement"])[0]
+        if normalize_project_name(package) != normalize_project_name(wanted):
+            module.fail_json(
+                msg="requirement %s gave a wheel of another project: %s"
+                % (params["requirement"], os.path.basename(app_wheel))
+            )
 
     wheelhouses, digests = {}, {}
-    for target in module.params["targets"]:
+    for target in params["targets"]:
         key = target_key(target)
-        wheelhouses[key] = download_dependencies(module, app_wheel, dest, target)
+        wheelhouses[key] = download_dependencies(module, app_wheel, dest, target, common_args)
         for path in sorted(glob.glob(os.path.join(wheelhouses[key], "*.whl"))):
             digests["%s/%s" % (key, os.path.basename(path))] = file_sha256(path)
 
-    module.exit_json(
+    result = dict(
         changed=False,
         release_id=release_id(version, digests),
         package=package,
         version=version,
+        source=describe_source(
+            source=params["source"],
+            requirement=params["requirement"],
+            git_url=params["git_url"],
+            git_ref=params["git_ref"],
+            index_url=params["index_url"],
+        ),
         wheelhouses=wheelhouses,
         wheels=digests,
     )
+    if git_commit is not None:
+        result["git_commit"] = git_commit
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

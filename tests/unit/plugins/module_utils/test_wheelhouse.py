@@ -2,10 +2,22 @@
 
 import pytest
 from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
+    describe_source,
     file_sha256,
+    git_pip_spec,
+    git_remote_url,
+    index_args,
+    is_pinned,
     manylinux_platforms,
+    normalize_project_name,
+    parse_ls_remote,
+    parse_requirement,
     parse_wheel_name,
+    pip_download_args,
+    pip_wheel_args,
+    redact_url,
     release_id,
+    resolve_git_ref,
     target_key,
 )
 
@@ -73,3 +85,266 @@ def test_file_sha256(tmp_path):
     assert file_sha256(str(path)) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+
+
+# Requirements
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("wsfleet-echo", ("wsfleet-echo", [])),
+        ("wsfleet-echo==1.0.0", ("wsfleet-echo", [("==", "1.0.0")])),
+        (" Wsfleet_Echo >= 1.0 , < 2 ", ("Wsfleet_Echo", [(">=", "1.0"), ("<", "2")])),
+        ("pkg~=1.4.2", ("pkg", [("~=", "1.4.2")])),
+        ("pkg===1.0+local", ("pkg", [("===", "1.0+local")])),
+        ("pkg!=1.0.*,>=0.9rc1", ("pkg", [("!=", "1.0.*"), (">=", "0.9rc1")])),
+        ("a", ("a", [])),
+    ],
+)
+def test_parse_requirement(text, expected):
+    assert parse_requirement(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("wsfleet-echo[fast]==1.0", "extras"),
+        ('wsfleet-echo; python_version > "3.10"', "markers"),
+        ("./examples/echo_app", "not a project name"),
+        ("/abs/path", "not a project name"),
+        ("wsfleet-echo @ https://example.com/x.whl", "not a project name"),
+        ("--index-url=http://evil", "not a project name"),
+        ("wsfleet-echo==", "not a project name"),
+        ("wsfleet-echo 1.0", "not a project name"),
+        ("-pkg", "not a project name"),
+        ("pkg-", "not a project name"),
+    ],
+)
+def test_parse_requirement_rejects(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_requirement(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "pinned"),
+    [
+        ("pkg==1.0.0", True),
+        ("pkg===1.0.0", True),
+        ("pkg>=1.0,==1.2", True),
+        ("pkg", False),
+        ("pkg>=1.0", False),
+        ("pkg==1.*", False),
+        ("pkg~=1.0", False),
+    ],
+)
+def test_is_pinned(text, pinned):
+    assert is_pinned(parse_requirement(text)[1]) is pinned
+
+
+def test_normalize_project_name():
+    assert normalize_project_name("Wsfleet_Echo") == "wsfleet-echo"
+    assert normalize_project_name("wsfleet.._-echo") == "wsfleet-echo"
+
+
+# pip arguments
+
+TARGET = {"python_version": "3.13", "machine": "x86_64", "glibc_version": "2.36"}
+
+
+def test_index_args():
+    assert index_args() == []
+    assert index_args("https://pypi.example.com/simple") == [
+        "--index-url",
+        "https://pypi.example.com/simple",
+    ]
+    assert index_args("https://i/simple", "/etc/ca.pem") == [
+        "--index-url",
+        "https://i/simple",
+        "--cert",
+        "/etc/ca.pem",
+    ]
+    assert index_args(ca_bundle="/etc/ca.pem") == ["--cert", "/etc/ca.pem"]
+
+
+def test_pip_wheel_args_put_index_then_user_args_before_the_spec():
+    common = [*index_args("https://i/simple", "/ca.pem"), "--retries", "1"]
+    assert pip_wheel_args("/b/app", "wsfleet-echo==1.0.0", common) == [
+        "wheel",
+        "--no-deps",
+        "--wheel-dir",
+        "/b/app",
+        "--index-url",
+        "https://i/simple",
+        "--cert",
+        "/ca.pem",
+        "--retries",
+        "1",
+        "wsfleet-echo==1.0.0",
+    ]
+
+
+def test_pip_download_args_name_the_target_and_end_with_the_app_wheel():
+    args = pip_download_args("/b/app/a.whl", "/b/t", TARGET, ["--index-url", "https://i/simple"])
+    assert args[:8] == [
+        "download",
+        "--only-binary=:all:",
+        "--dest",
+        "/b/t",
+        "--python-version",
+        "3.13",
+        "--implementation",
+        "cp",
+    ]
+    platforms = [args[i + 1] for i, arg in enumerate(args) if arg == "--platform"]
+    assert platforms == manylinux_platforms("x86_64", "2.36")
+    assert args[-3:] == ["--index-url", "https://i/simple", "/b/app/a.whl"]
+
+
+# git
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://git.example.com/ops/app.git", "https://git.example.com/ops/app.git"),
+        ("git+https://git.example.com/ops/app.git", "https://git.example.com/ops/app.git"),
+        ("ssh://git@git.example.com/ops/app.git", "ssh://git@git.example.com/ops/app.git"),
+        ("file:///srv/git/app", "file:///srv/git/app"),
+        (" GIT+FILE:///srv/git/app ", "FILE:///srv/git/app"),
+    ],
+)
+def test_git_remote_url(url, expected):
+    assert git_remote_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "empty"),
+        ("git@github.com:ops/app.git", "scp-like"),
+        ("/srv/git/app", "must start with"),
+        ("--upload-pack=touch /tmp/x", "must start with"),
+        ("ftp://example.com/app", "must start with"),
+    ],
+)
+def test_git_remote_url_rejects(url, message):
+    with pytest.raises(ValueError, match=message):
+        git_remote_url(url)
+
+
+def test_git_pip_spec():
+    commit = "0f5e7d4c1b2a39688776655443322110ffeeddcc"
+    assert git_pip_spec("git+https://h/app.git", commit) == "git+https://h/app.git@" + commit
+
+
+A = "a" * 40
+B = "b" * 40
+C = "c" * 40
+TAG_OBJECT = "d" * 40
+
+LS_REMOTE = (
+    f"{A}\tHEAD\n"
+    f"{A}\trefs/heads/main\n"
+    f"{B}\trefs/heads/next\n"
+    f"{B}\trefs/heads/same\n"
+    f"{C}\trefs/heads/clash\n"
+    f"{TAG_OBJECT}\trefs/tags/v1.0.0\n"
+    f"{A}\trefs/tags/v1.0.0^{{}}\n"
+    f"{B}\trefs/tags/light\n"
+    f"{B}\trefs/tags/same\n"
+    f"{A}\trefs/tags/clash\n"
+    f"{C}\trefs/pull/7/head\n"
+)
+
+
+def test_parse_ls_remote():
+    refs = parse_ls_remote(LS_REMOTE + "\n")
+    assert refs["HEAD"] == A
+    assert refs["refs/tags/v1.0.0^{}"] == A
+    assert len(refs) == 11
+
+
+@pytest.mark.parametrize(
+    ("ref", "commit"),
+    [
+        ("HEAD", A),
+        (None, A),
+        ("main", A),
+        ("next", B),
+        ("v1.0.0", A),  # annotated: the commit, not the tag object
+        ("refs/tags/v1.0.0", A),
+        ("light", B),
+        ("same", B),  # a branch and a tag on one commit is no ambiguity
+        ("refs/heads/clash", C),
+        ("refs/tags/clash", A),
+        ("refs/pull/7/head", C),
+        ("E" * 40, "e" * 40),  # a full commit hash that is no ref tip, for pip to fetch
+        ("f" * 64, "f" * 64),
+    ],
+)
+def test_resolve_git_ref(ref, commit):
+    assert resolve_git_ref(parse_ls_remote(LS_REMOTE), ref) == commit
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("no-such-ref", "'no-such-ref' is not a branch, tag or full commit hash"),
+        ("abcdef1", "'abcdef1' is not a branch.*abbreviated"),
+        ("refs/heads/v1.0.0", "'refs/heads/v1.0.0' is not"),
+        ("clash", "'clash' is ambiguous: refs/heads/clash is c+, refs/tags/clash is a+"),
+        ("pull/7/head", "is not a branch"),
+    ],
+)
+def test_resolve_git_ref_fails(ref, message):
+    with pytest.raises(LookupError, match=message):
+        resolve_git_ref(parse_ls_remote(LS_REMOTE), ref)
+
+
+def test_resolve_git_ref_without_a_remote_head():
+    with pytest.raises(LookupError, match="'HEAD'"):
+        resolve_git_ref(parse_ls_remote(f"{A}\trefs/heads/main\n"), "HEAD")
+
+
+# Descriptions
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (None, None),
+        ("", ""),
+        ("https://pypi.example.com/simple", "https://pypi.example.com/simple"),
+        ("https://user:s3cret@pypi.example.com/simple", "https://user:***@pypi.example.com/simple"),
+        ("https://ghp_token@github.com/o/r.git", "https://***@github.com/o/r.git"),
+        ("git+https://tok@h/r.git@" + A, "git+https://***@h/r.git@" + A),
+        ("ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git"),
+        ("ssh://git:pw@h/r.git", "ssh://git:***@h/r.git"),
+        ("wsfleet-echo==1.0.0", "wsfleet-echo==1.0.0"),
+        ("/path/with@sign", "/path/with@sign"),
+    ],
+)
+def test_redact_url(url, expected):
+    assert redact_url(url) == expected
+
+
+def test_describe_source():
+    assert describe_source(source="/srv/app") == "path:/srv/app"
+    assert (
+        describe_source(requirement="wsfleet-echo==1.0.0", index_url="https://u:p@i/simple")
+        == "pip:wsfleet-echo==1.0.0 from https://u:***@i/simple"
+    )
+    assert (
+        describe_source(requirement="wsfleet-echo")
+        == "pip:wsfleet-echo from pip's configured index"
+    )
+    assert (
+        describe_source(git_url="https://tok@h/app.git", git_ref="v1.0.0")
+        == "git:https://***@h/app.git@v1.0.0"
+    )
+    assert describe_source(git_url="file:///srv/app") == "git:file:///srv/app@HEAD"
+    with pytest.raises(ValueError, match="no app source"):
+        describe_source()
