@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import (
+from fleet_checks import (
     APP,
     BASE_DIR,
     CONFIG_DIR,

@@ -4,7 +4,7 @@ import json
 import re
 import urllib.request
 
-from conftest import hosts_of
+from fleet_checks import hosts_of
 from websockets.sync.client import connect
 
 testinfra_hosts = hosts_of("edge")

@@ -1,0 +1,253 @@
+"""A deployed fleet through its life: crashes, new releases, pruning, rollback, scaling,
+binding modes and refused input. Each step runs the real playbooks, then checks every app host.
+
+The steps depend on each other, so they are tests of one module run in file order, each
+checking all app hosts itself (testinfra's per-host parametrisation would reorder them).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+from fleet_checks import (
+    APP,
+    BASE_DIR,
+    CONFIG_DIR,
+    RUNTIME_DIR,
+    VENV_PYTHON,
+    current_release,
+    healthz,
+    hosts_of,
+)
+
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+# Seconds to wait for systemd to bring a killed process back; a functional deadline only.
+RECOVERY_DEADLINE = 60
+
+
+def app_hosts():
+    return [
+        testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+        for name in hosts_of("app")
+    ]
+
+
+def ansible_playbook(playbook, **extra_vars):
+    command = [ANSIBLE_PLAYBOOK, "-i", INVENTORY, str(PROJECT / playbook)]
+    if extra_vars:
+        command += ["--extra-vars", json.dumps(extra_vars)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+
+
+def run_ok(playbook, **extra_vars):
+    result = ansible_playbook(playbook, **extra_vars)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result
+
+
+def previous_release(host):
+    return host.file(f"{BASE_DIR}/previous").linked_to.split("/")[-1]
+
+
+def main_pid(host, index):
+    return int(host.check_output(f"systemctl show -p MainPID --value {APP}@{index}"))
+
+
+def running_instances(host):
+    units = host.check_output(
+        f"systemctl list-units --state=active --no-legend --plain '{APP}@*.service'"
+    )
+    unit_names = (line.split()[0] for line in units.splitlines())
+    return sorted(int(re.match(rf"{APP}@(\d+)\.service", name).group(1)) for name in unit_names)
+
+
+@pytest.fixture(scope="module")
+def app_versions(tmp_path_factory):
+    """Copies of the example app at new versions: each deploy is a new release."""
+    versions = {}
+    for version in ("1.1.0", "1.2.0"):
+        source = tmp_path_factory.mktemp(f"app-{version}")
+        shutil.copytree(PROJECT / "examples" / "echo_app", source, dirs_exist_ok=True)
+        pyproject = source / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
+        )
+        versions[version] = str(source)
+    return versions
+
+
+def test_a_killed_process_comes_back():
+    for host in app_hosts():
+        killed = main_pid(host, 1)
+        host.check_output(f"kill -KILL {killed}")
+        deadline = time.monotonic() + RECOVERY_DEADLINE
+        while time.monotonic() < deadline:
+            pid = main_pid(host, 1)
+            if pid not in (0, killed) and host.file(f"{RUNTIME_DIR}/1.sock").is_socket:
+                break
+            time.sleep(0.5)
+        assert healthz(host, f"{RUNTIME_DIR}/1.sock")["status"] == 200
+
+
+def test_every_process_is_sandboxed_with_an_ok_exposure_score():
+    for host in app_hosts():
+        report = host.check_output(f"systemd-analyze security --no-pager {APP}@1.service")
+        score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", report).group(1))
+        assert score <= 2.0, report
+
+
+def test_open_file_limit_follows_the_connection_target():
+    for host in app_hosts():
+        limit = host.check_output(f"systemctl show -p LimitNOFILE --value {APP}@1")
+        assert int(limit) == 10000 + 1024
+
+
+def test_new_releases_go_live_and_old_ones_are_pruned(app_versions):
+    first = {host.backend.host: current_release(host) for host in app_hosts()}
+    for version in ("1.1.0", "1.2.0"):
+        source = app_versions[version]
+        run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_keep_releases=2)
+    for host in app_hosts():
+        releases = host.check_output(f"ls {BASE_DIR}/releases").split()
+        live, previous = current_release(host), previous_release(host)
+        assert live.startswith("1.2.0-")
+        assert previous.startswith("1.1.0-")
+        assert sorted(releases) == sorted([live, previous])
+        assert first[host.backend.host] not in releases
+        for index in running_instances(host):
+            health = healthz(host, f"{RUNTIME_DIR}/{index}.sock")["body"]
+            assert (health["version"], health["release"]) == ("1.2.0", live)
+
+
+def test_rollback_makes_the_previous_release_live_again():
+    before = {host.backend.host: main_pid(host, 1) for host in app_hosts()}
+    run_ok("playbooks/rollback.yml")
+    for host in app_hosts():
+        live = current_release(host)
+        assert live.startswith("1.1.0-")
+        assert previous_release(host).startswith("1.2.0-")
+        assert main_pid(host, 1) != before[host.backend.host], "the processes must restart"
+        for index in running_instances(host):
+            assert healthz(host, f"{RUNTIME_DIR}/{index}.sock")["body"]["version"] == "1.1.0"
+
+
+def test_rollback_to_a_named_release():
+    named = next(
+        name
+        for name in app_hosts()[0].check_output(f"ls {BASE_DIR}/releases").split()
+        if name.startswith("1.2.0-")
+    )
+    run_ok("playbooks/rollback.yml", wsfleet_app_rollback_release=named)
+    for host in app_hosts():
+        assert current_release(host) == named
+
+
+def test_scaling_up_starts_only_the_new_processes(app_versions):
+    source = app_versions["1.2.0"]
+    run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_processes=2)
+    before = {host.backend.host: (main_pid(host, 1), main_pid(host, 2)) for host in app_hosts()}
+    run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_processes=3)
+    for host in app_hosts():
+        assert running_instances(host) == [1, 2, 3]
+        assert (main_pid(host, 1), main_pid(host, 2)) == before[host.backend.host]
+        assert healthz(host, f"{RUNTIME_DIR}/3.sock")["body"]["instance"] == "3"
+        assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 3
+
+
+def test_scaling_down_stops_only_the_surplus(app_versions):
+    before = {host.backend.host: main_pid(host, 1) for host in app_hosts()}
+    run_ok("site.yml", wsfleet_app_source_path=app_versions["1.2.0"], wsfleet_app_processes=1)
+    for host in app_hosts():
+        assert running_instances(host) == [1]
+        assert main_pid(host, 1) == before[host.backend.host]
+        for index in (2, 3):
+            assert not host.service(f"{APP}@{index}").is_enabled
+            assert not host.file(f"{CONFIG_DIR}/instances/{index}.env").exists
+        assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 1
+
+
+def healthz_over_tcp(host, port):
+    script = (
+        "import http.client, json; "
+        f"c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=5); "
+        "c.request('GET', '/healthz'); print(json.dumps(json.loads(c.getresponse().read())))"
+    )
+    return json.loads(host.check_output(f'{VENV_PYTHON} -c "{script}"'))
+
+
+def test_tcp_binding_gives_each_process_its_own_port(app_versions):
+    run_ok(
+        "site.yml",
+        wsfleet_app_source_path=app_versions["1.2.0"],
+        wsfleet_app_processes=2,
+        wsfleet_app_bind="tcp",
+    )
+    for host in app_hosts():
+        assert [healthz_over_tcp(host, port)["instance"] for port in (8001, 8002)] == ["1", "2"]
+        config = host.file("/etc/nginx/nginx.conf").content_string
+        assert "server 127.0.0.1:8001 max_fails=0;" in config
+        assert "server 127.0.0.1:8002 max_fails=0;" in config
+        assert not host.file(f"{RUNTIME_DIR}/1.sock").exists
+
+
+def test_reuseport_binding_shares_one_port(app_versions):
+    run_ok(
+        "site.yml",
+        wsfleet_app_source_path=app_versions["1.2.0"],
+        wsfleet_app_processes=2,
+        wsfleet_app_bind="reuseport",
+    )
+    for host in app_hosts():
+        listeners = host.check_output("ss -Hltn 'sport = :8001'").splitlines()
+        assert len(listeners) == 2, "both processes listen on the shared port"
+        assert not host.socket("tcp://127.0.0.1:8002").is_listening
+        config = host.file("/etc/nginx/nginx.conf").content_string
+        assert config.count("max_fails=0;") == 1
+
+
+def test_back_to_unix_sockets_and_the_defaults():
+    run_ok("site.yml")
+    for host in app_hosts():
+        assert not host.socket("tcp://127.0.0.1:8001").is_listening
+        for index in running_instances(host):
+            assert healthz(host, f"{RUNTIME_DIR}/{index}.sock")["status"] == 200
+
+
+def fleet_state(host):
+    """What a refused run must leave untouched on a host."""
+    return host.check_output(
+        f"find {CONFIG_DIR} {BASE_DIR} /etc/systemd/system/{APP}@.service /etc/nginx/nginx.conf "
+        "-maxdepth 2 -printf '%p %s %T@\\n' | sort; readlink " + f"{BASE_DIR}/current"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "named_variable"),
+    [
+        ({"wsfleet_app_processes": 0}, "wsfleet_app_processes"),
+        ({"wsfleet_app_drain_timeout": 40}, "wsfleet_app_stop_timeout"),
+        ({"wsfleet_app_source_path": "/nonexistent/app"}, "wsfleet_app_source_path"),
+        ({"wsfleet_app_name": "Bad Name"}, "wsfleet_app_name"),
+        ({"wsfleet_app_bind": "carrier-pigeon"}, "wsfleet_app_bind"),
+        ({"wsfleet_app_keep_releases": 1}, "wsfleet_app_keep_releases"),
+        ({"wsfleet_app_environment": {"WSFLEET_SOCKET": "/tmp/x"}}, "wsfleet_app_environment"),
+        ({"wsfleet_app_source": "git"}, "wsfleet_app_source_git_url"),
+        ({"wsfleet_nginx_listen_port": 70000}, "wsfleet_nginx_listen_port"),
+    ],
+)
+def test_bad_input_is_refused_before_any_host_changes(extra_vars, named_variable):
+    before = {host.backend.host: fleet_state(host) for host in app_hosts()}
+    result = ansible_playbook("site.yml", **extra_vars)
+    assert result.returncode != 0
+    assert named_variable in result.stdout
+    for host in app_hosts():
+        assert fleet_state(host) == before[host.backend.host]

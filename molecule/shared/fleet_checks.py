@@ -1,0 +1,53 @@
+"""What every scenario's testinfra checks share: paths of the deployed example app and small
+scripts that run inside its virtualenv on a host."""
+
+import json
+import os
+
+import testinfra.utils.ansible_runner
+
+APP = "echo"
+BASE_DIR = f"/srv/{APP}"
+CONFIG_DIR = f"/etc/{APP}"
+RUNTIME_DIR = f"/run/{APP}"
+VENV_PYTHON = f"{BASE_DIR}/current/venv/bin/python"
+
+# Run inside the app's own virtualenv on the host: a GET /healthz over one unix socket.
+HEALTHZ_OVER_UNIX_SOCKET = """
+import http.client, json, socket, sys
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(5)
+        self.sock.connect(sys.argv[1])
+connection = UnixHTTPConnection("localhost")
+connection.request("GET", "/healthz")
+response = connection.getresponse()
+print(json.dumps({"status": response.status, "body": json.loads(response.read())}))
+"""
+
+# A real WebSocket handshake on one unix socket, a ping/pong, and an echo.
+WEBSOCKET_OVER_UNIX_SOCKET = """
+import sys
+from websockets.sync.client import unix_connect
+with unix_connect(sys.argv[1], uri="ws://localhost/", open_timeout=5) as websocket:
+    websocket.ping().wait(5)
+    websocket.send("ping through " + sys.argv[1])
+    print(websocket.recv(timeout=5))
+"""
+
+
+def hosts_of(group):
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return testinfra.utils.ansible_runner.AnsibleRunner(inventory).get_hosts(group)
+
+
+def healthz(host, socket_path):
+    """GET /healthz on one process's unix socket, from inside the host."""
+    return json.loads(
+        host.check_output(f"{VENV_PYTHON} -c '{HEALTHZ_OVER_UNIX_SOCKET}' {socket_path}")
+    )
+
+
+def current_release(host):
+    return host.file(f"{BASE_DIR}/current").linked_to.split("/")[-1]
