@@ -3,33 +3,17 @@
 import json
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.wsfleet.deploy.plugins.modules import app_release
+from module_runner import run_module
 
 
-class ModuleExit(Exception):
-    def __init__(self, result, failed):
-        super().__init__(result)
-        self.result, self.failed = result, failed
-
-
-@pytest.fixture(autouse=True)
-def capture_exit(monkeypatch):
-    def exit_json(self, **result):
-        raise ModuleExit(result, failed=False)
-
-    def fail_json(self, **result):
-        raise ModuleExit(result, failed=True)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+class Outcome:
+    def __init__(self, ok, result):
+        self.failed, self.result = not ok, result
 
 
 def run(**args):
-    with patch_module_args(args), pytest.raises(ModuleExit) as raised:
-        app_release.main()
-    return raised.value
+    return Outcome(*run_module(app_release.main, **args))
 
 
 @pytest.fixture

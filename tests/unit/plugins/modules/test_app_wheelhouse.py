@@ -19,9 +19,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.wsfleet.deploy.plugins.modules import app_wheelhouse
+from module_runner import run_module
 
 ECHO_APP = Path(__file__).resolve().parents[4] / "examples" / "echo_app"
 
@@ -36,45 +35,18 @@ PIP_ARGS = ["--progress-bar", "off"]
 EDIT = "\n# Changed by test_app_wheelhouse.\n"
 
 
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-def exit_json(self, **kwargs):
-    raise AnsibleExitJson(kwargs)
-
-
-def fail_json(self, msg, **kwargs):
-    kwargs.update(failed=True, msg=msg)
-    raise AnsibleFailJson(kwargs)
-
-
-def run_module(**args):
-    """Run the module's main() with args; return (ok, result). Usable from session fixtures."""
-    with pytest.MonkeyPatch.context() as patch, patch_module_args(args):
-        patch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        patch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-        try:
-            app_wheelhouse.main()
-        except AnsibleExitJson as exc:
-            return True, exc.args[0]
-        except AnsibleFailJson as exc:
-            return False, exc.args[0]
-    raise AssertionError("the module returned without exit_json or fail_json")
+def run_wheelhouse(**args):
+    return run_module(app_wheelhouse.main, **args)
 
 
 def build(**args):
-    ok, result = run_module(**{"targets": TARGETS, "pip_args": PIP_ARGS, **args})
+    ok, result = run_wheelhouse(**{"targets": TARGETS, "pip_args": PIP_ARGS, **args})
     assert ok, result
     return result
 
 
 def build_fails(**args):
-    ok, result = run_module(**{"targets": TARGETS, **args})
+    ok, result = run_wheelhouse(**{"targets": TARGETS, **args})
     assert not ok, result
     return result
 

@@ -15,36 +15,13 @@ from http import HTTPStatus
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.wsfleet.deploy.plugins.modules import websocket_probe
+from module_runner import run_module
 from websockets.sync.server import serve, unix_serve
 from websockets.utils import accept_key
 
 # Short enough that the failure tests stay fast, long enough for a loaded CI machine.
 FAIL_TIMEOUT = 0.5
-
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-def exit_json(self, **kwargs):
-    raise AnsibleExitJson(kwargs)
-
-
-def fail_json(self, msg, **kwargs):
-    kwargs.update(failed=True, msg=msg)
-    raise AnsibleFailJson(kwargs)
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
 
 
 @pytest.fixture(autouse=True)
@@ -61,26 +38,18 @@ def no_proxy(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def run_module(**args):
-    """Run the module's main() with args; return (ok, result)."""
-    with patch_module_args(args):
-        try:
-            websocket_probe.main()
-        except AnsibleExitJson as exc:
-            return True, exc.args[0]
-        except AnsibleFailJson as exc:
-            return False, exc.args[0]
-    raise AssertionError("the module returned without exit_json or fail_json")
+def run_probe(**args):
+    return run_module(websocket_probe.main, **args)
 
 
 def probe(**args):
-    ok, result = run_module(**args)
+    ok, result = run_probe(**args)
     assert ok, result
     return result
 
 
 def probe_fails(**args):
-    ok, result = run_module(**args)
+    ok, result = run_probe(**args)
     assert not ok, result
     return result
 
