@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The local fleet: real Debian hosts, as podman containers booting systemd, reached over SSH.
 
     localfleet.py up      [--name NAME] [--app N] [--edge N] [--acme N] [--suite SUITE]

@@ -15,6 +15,9 @@ ruff format --check .
 step "ansible-lint (production profile)"
 ansible-lint --profile production
 
+step "ansible-test sanity"
+scripts/sanity.sh
+
 step "pytest: plugin unit tests and the example app"
 pytest tests/unit tests/app
 

@@ -20,7 +20,7 @@ options:
     type: dict
     required: true
 author:
-  - wsfleet.deploy maintainers
+  - wsfleet.deploy maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

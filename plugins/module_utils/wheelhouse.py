@@ -196,7 +196,7 @@ def parse_ls_remote(output):
     for line in output.splitlines():
         if not line.strip():
             continue
-        object_id, _, name = line.partition("\t")
+        object_id, _tab, name = line.partition("\t")
         if name:
             refs[name.strip()] = object_id.strip().lower()
     return refs
@@ -250,7 +250,7 @@ def redact_url(url):
     match = _URL_USERINFO.match(url or "")
     if not match:
         return url
-    user, has_password, _ = match.group("userinfo").partition(":")
+    user, has_password, _password = match.group("userinfo").partition(":")
     if has_password:
         userinfo = user + ":***"
     elif match.group("scheme").lower().split("+")[-1] in ("http", "https"):

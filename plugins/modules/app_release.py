@@ -23,7 +23,7 @@ description:
     time recorded in each C(release.json), never a file time. The live release and the one
     before it are never removed.
 author:
-  - wsfleet.deploy maintainers
+  - wsfleet.deploy maintainers (!UNKNOWN)
 options:
   base_dir:
     description: The app's base directory, holding C(releases/), C(current) and C(previous).
@@ -39,8 +39,10 @@ options:
     type: int
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Can show what changed (or would change in check mode) in diff mode.
     support: full
     details: Shows the target of C(current) before and after.
 notes:

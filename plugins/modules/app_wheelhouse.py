@@ -24,7 +24,7 @@ description:
     dependencies give the same id on every run and from every source, and new ones a new id.
   - "Meant to run on the controller, once per play (C(delegate_to: localhost), C(run_once))."
 author:
-  - wsfleet.deploy maintainers
+  - wsfleet.deploy maintainers (!UNKNOWN)
 options:
   source:
     description:
@@ -116,9 +116,11 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: Builds on the controller even in check mode; it changes no managed host.
   diff_mode:
+    description: Can show what changed (or would change in check mode) in diff mode.
     support: none
 requirements:
   - pip on the controller's Python

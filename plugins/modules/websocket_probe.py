@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Opens a real WebSocket connection to O(url), over TCP or over a unix socket, and
     completes the opening handshake.
-  - Then optionally sends a ping and waits for its pong, optionally sends O(message) and
+  - Then optionally sends a ping and waits for its pong, optionally sends O(echo) and
     requires the identical text back, and finally runs the closing handshake.
   - Fails when any step fails, after O(retries) more attempts, with a message that says which
     step failed and why.
@@ -24,7 +24,7 @@ description:
     deploy (on the controller, against the edge).
   - Never reports a change.
 author:
-  - wsfleet.deploy maintainers
+  - wsfleet.deploy maintainers (!UNKNOWN)
 options:
   url:
     description:
@@ -37,7 +37,7 @@ options:
     description:
       - Connect over this unix socket instead of over TCP to the host and port of O(url).
     type: path
-  message:
+  echo:
     description:
       - Text message to send once the connection is open; the server must send the identical
         text back (the echo contract of the example app).
@@ -84,9 +84,11 @@ options:
     default: {}
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: Probes in check mode too, since a probe only reads.
   diff_mode:
+    description: Can show what changed (or would change in check mode) in diff mode.
     support: none
 requirements:
   - websockets >= 14 (its synchronous client) on the Python that runs the module
@@ -109,7 +111,7 @@ EXAMPLES = r"""
   wsfleet.deploy.websocket_probe:
     url: "ws://localhost/"
     unix_socket: "/run/echo/echo-1.sock"
-    message: "health"
+    echo: "health"
     retries: 20
     delay: 0.5
   vars:
@@ -118,7 +120,7 @@ EXAMPLES = r"""
 - name: Send a message through the edge and wait for its echo
   wsfleet.deploy.websocket_probe:
     url: "wss://ws.example.org/"
-    message: "hello"
+    echo: "hello"
     ca_path: /etc/ssl/test-acme-root.pem
     headers:
       Origin: https://ws.example.org
@@ -154,8 +156,8 @@ ping_ms:
   type: float
   sample: 0.4
 echo_ms:
-  description: Milliseconds from sending O(message) to receiving it back.
-  returned: success and O(message) is set
+  description: Milliseconds from sending O(echo) to receiving it back.
+  returned: success and O(echo) is set
   type: float
   sample: 0.6
 close_code:
@@ -228,7 +230,7 @@ def main():
         argument_spec=dict(
             url=dict(type="str", required=True),
             unix_socket=dict(type="path"),
-            message=dict(type="str"),
+            echo=dict(type="str"),
             ping=dict(type="bool", default=True),
             timeout=dict(type="float", default=5),
             retries=dict(type="int", default=0),
@@ -248,7 +250,7 @@ def main():
         probe_once,
         params["url"],
         unix_socket=params["unix_socket"],
-        message=params["message"],
+        message=params["echo"],
         ping=params["ping"],
         timeout=params["timeout"],
         tls=tls_for(module),

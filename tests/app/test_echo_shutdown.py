@@ -61,7 +61,7 @@ def test_draining_server_refuses_new_connections_and_reports_503(server) -> None
         response += chunk
     # The server waits for the client to close its end before the handler finishes.
     early.close()
-    head, _, body = response.partition(b"\r\n\r\n")
+    head, _blank_line, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503 ")
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["status"] == "draining"

@@ -69,7 +69,7 @@ def shout(websocket):
 
 def swallow(websocket):
     """Read every message and answer none."""
-    for _ in websocket:
+    for _ignored in websocket:
         pass
 
 
@@ -148,7 +148,7 @@ def mute_server():
     def serve_connections():
         while not stop.is_set():
             try:
-                connection, _ = listener.accept()
+                connection, _peer = listener.accept()
             except TimeoutError:
                 continue
             connection.settimeout(None)
@@ -248,7 +248,7 @@ def server_tls(test_ca):
 
 
 def test_echo_over_tcp(tcp_server):
-    result = probe(url=tcp_server(echo), message="hello")
+    result = probe(url=tcp_server(echo), echo="hello")
     assert result["changed"] is False
     assert result["attempts"] == 1
     assert result["errors"] == []
@@ -265,7 +265,7 @@ def test_echo_over_unix_socket_sends_host_and_path_of_url(unix_server):
         seen.append((request.headers["Host"], request.path))
 
     path = unix_server(echo, process_request=record_request)
-    result = probe(url="ws://app.internal/live", unix_socket=path, message="hello")
+    result = probe(url="ws://app.internal/live", unix_socket=path, echo="hello")
     assert result["close_code"] == 1000
     assert "echo_ms" in result
     assert seen == [("app.internal", "/live")]
@@ -309,9 +309,7 @@ def test_check_mode_still_probes(tcp_server):
             received.append(message)
             websocket.send(message)
 
-    result = probe(
-        url=tcp_server(record_and_echo), message="in check mode", _ansible_check_mode=True
-    )
+    result = probe(url=tcp_server(record_and_echo), echo="in check mode", _ansible_check_mode=True)
     assert result["changed"] is False
     assert received == ["in check mode"]
 
@@ -326,7 +324,7 @@ def test_retries_until_the_server_accepts(tcp_server):
         return None
 
     result = probe(
-        url=tcp_server(echo, process_request=unavailable_once), message="hi", retries=3, delay=0
+        url=tcp_server(echo, process_request=unavailable_once), echo="hi", retries=3, delay=0
     )
     assert result["attempts"] == 2
     assert result["errors"] == ["handshake rejected with HTTP 503"]
@@ -336,7 +334,7 @@ def test_retries_until_the_server_accepts(tcp_server):
 
 
 def test_echo_mismatch(tcp_server):
-    result = probe_fails(url=tcp_server(shout), message="a")
+    result = probe_fails(url=tcp_server(shout), echo="a")
     assert "echo mismatch: sent 'a', got 'A'" in result["msg"]
     assert result["attempts"] == 1
     assert result["errors"] == ["echo mismatch: sent 'a', got 'A'"]
@@ -368,7 +366,7 @@ def test_no_pong_times_out(mute_server):
 
 
 def test_no_echo_times_out(tcp_server):
-    result = probe_fails(url=tcp_server(swallow), message="hello?", timeout=FAIL_TIMEOUT)
+    result = probe_fails(url=tcp_server(swallow), echo="hello?", timeout=FAIL_TIMEOUT)
     assert result["errors"] == [f"no echo within {FAIL_TIMEOUT:g}s"]
 
 
@@ -405,9 +403,7 @@ def test_ws_url_against_a_tls_server(tcp_server, server_tls):
 
 
 def test_wss_with_ca_path(tcp_server, server_tls, test_ca):
-    result = probe(
-        url=tcp_server(echo, tls=server_tls), message="secure", ca_path=test_ca["ca.pem"]
-    )
+    result = probe(url=tcp_server(echo, tls=server_tls), echo="secure", ca_path=test_ca["ca.pem"])
     assert result["close_code"] == 1000
     assert "echo_ms" in result
 
@@ -418,7 +414,7 @@ def test_wss_untrusted_certificate(tcp_server, server_tls):
 
 
 def test_wss_without_validation(tcp_server, server_tls):
-    result = probe(url=tcp_server(echo, tls=server_tls), message="insecure", validate_certs=False)
+    result = probe(url=tcp_server(echo, tls=server_tls), echo="insecure", validate_certs=False)
     assert result["close_code"] == 1000
 
 
