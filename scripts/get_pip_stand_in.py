@@ -2,11 +2,10 @@
 # registries this project may reach: it runs pip from the wheel bundled with Python's
 # ensurepip, with the arguments ansible-test gives (which name the pip version to install
 # from the package index). scripts/sanity.sh puts it where ansible-test caches that script.
+import ensurepip
 import glob
 import os
 import sys
-
-import ensurepip
 
 bundled = glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled", "pip-*.whl"))
 bundled += glob.glob("/usr/share/python-wheels/pip-*.whl")
