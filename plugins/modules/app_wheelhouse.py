@@ -85,8 +85,9 @@ options:
     type: path
   dest:
     description:
-      - Directory on the controller to build into. Its C(app/) and one folder per target are
-        replaced on each run.
+      - Directory on the controller to build into. Each run builds in a private temporary
+        folder inside it, then keeps the result as C(<dest>/<release id>/) (one folder per
+        target in it), so that runs at the same time never see each other's files.
     type: path
     required: true
   targets:
@@ -214,10 +215,12 @@ wheels:
   type: dict
 """
 
+import contextlib
 import glob
 import os
 import shutil
 import sys
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
@@ -367,7 +370,19 @@ def main():
     common_args = index_args(params["index_url"], ca_bundle) + params["pip_args"]
 
     os.makedirs(dest, exist_ok=True)
-    app_wheel = build_app_wheel(module, spec, dest, common_args)
+    work = tempfile.mkdtemp(prefix=".build-", dir=dest)
+    try:
+        result = build_release(module, params, spec, work, common_args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if git_commit is not None:
+        result["git_commit"] = git_commit
+    module.exit_json(**result)
+
+
+def build_release(module, params, spec, work, common_args):
+    """Build into `work`, then keep it as <dest>/<release id>; return the module result."""
+    app_wheel = build_app_wheel(module, spec, work, common_args)
     package, version = parse_wheel_name(app_wheel)
     if params["requirement"] is not None:
         wanted = parse_requirement(params["requirement"])[0]
@@ -377,16 +392,19 @@ def main():
                 % (params["requirement"], os.path.basename(app_wheel))
             )
 
-    wheelhouses, digests = {}, {}
+    keys, digests = [], {}
     for target in params["targets"]:
         key = target_key(target)
-        wheelhouses[key] = download_dependencies(module, app_wheel, dest, target, common_args)
-        for path in sorted(glob.glob(os.path.join(wheelhouses[key], "*.whl"))):
+        keys.append(key)
+        wheelhouse = download_dependencies(module, app_wheel, work, target, common_args)
+        for path in sorted(glob.glob(os.path.join(wheelhouse, "*.whl"))):
             digests["%s/%s" % (key, os.path.basename(path))] = file_sha256(path)
 
-    result = dict(
+    release = release_id(version, digests)
+    kept = keep_build(work, os.path.join(params["dest"], release))
+    return dict(
         changed=False,
-        release_id=release_id(version, digests),
+        release_id=release,
         package=package,
         version=version,
         source=describe_source(
@@ -396,12 +414,21 @@ def main():
             git_ref=params["git_ref"],
             index_url=params["index_url"],
         ),
-        wheelhouses=wheelhouses,
+        wheelhouses=dict((key, os.path.join(kept, key)) for key in keys),
         wheels=digests,
     )
-    if git_commit is not None:
-        result["git_commit"] = git_commit
-    module.exit_json(**result)
+
+
+def keep_build(work, final):
+    """Move a finished build to its release folder; an existing one has the same content."""
+    os.makedirs(final, exist_ok=True)
+    for name in os.listdir(work):
+        target = os.path.join(final, name)
+        if not os.path.exists(target):
+            # Another run may keep the same folder first: its wheels are the same.
+            with contextlib.suppress(OSError):
+                os.rename(os.path.join(work, name), target)
+    return final
 
 
 if __name__ == "__main__":

@@ -39,3 +39,10 @@ def test_every_default_is_documented_with_its_real_default(role):
         assert spec.get("description"), f"{name} has no description"
         assert spec.get("type"), f"{name} has no type"
         assert spec.get("default") == defaults[name], f"{name}: documented default differs"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_readme_documents_every_option(role):
+    readme = (ROLES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    options = load(role, "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert [name for name in options if f"`{name}`" not in readme] == []

@@ -20,6 +20,7 @@ from fleet_checks import (
     APP,
     BASE_DIR,
     CONFIG_DIR,
+    HEALTHZ_OVER_UNIX_SOCKET,
     RUNTIME_DIR,
     VENV_PYTHON,
     current_release,
@@ -85,17 +86,26 @@ def app_versions(tmp_path_factory):
     return versions
 
 
+def answers_healthz_again(host, socket_path, killed_pid, current_pid):
+    """Wait for a new process to serve on the socket. The killed one left its socket file
+    behind, so the file existing proves nothing: only an answer from a new pid does."""
+    deadline = time.monotonic() + RECOVERY_DEADLINE
+    while time.monotonic() < deadline:
+        if current_pid() not in (0, killed_pid):
+            probe = host.run(f"{VENV_PYTHON} -c '{HEALTHZ_OVER_UNIX_SOCKET}' {socket_path}")
+            if probe.rc == 0 and json.loads(probe.stdout)["status"] == 200:
+                return True
+        time.sleep(0.5)
+    return False
+
+
 def test_a_killed_process_comes_back():
     for host in app_hosts():
         killed = main_pid(host, 1)
         host.check_output(f"kill -KILL {killed}")
-        deadline = time.monotonic() + RECOVERY_DEADLINE
-        while time.monotonic() < deadline:
-            pid = main_pid(host, 1)
-            if pid not in (0, killed) and host.file(f"{RUNTIME_DIR}/1.sock").is_socket:
-                break
-            time.sleep(0.5)
-        assert healthz(host, f"{RUNTIME_DIR}/1.sock")["status"] == 200
+        assert answers_healthz_again(
+            host, f"{RUNTIME_DIR}/1.sock", killed, lambda host=host: main_pid(host, 1)
+        )
 
 
 def test_every_process_is_sandboxed_with_an_ok_exposure_score():
@@ -212,6 +222,89 @@ def test_reuseport_binding_shares_one_port(app_versions):
         assert not host.socket("tcp://127.0.0.1:8002").is_listening
         config = host.file("/etc/nginx/nginx.conf").content_string
         assert config.count("max_fails=0;") == 1
+
+
+def supervisor_programs(host):
+    """This app's supervisor programs: name -> (state, pid)."""
+    status = host.run("supervisorctl status").stdout  # exits non-zero unless all run
+    programs = {}
+    for line in status.splitlines():
+        fields = line.split()
+        if fields and fields[0].startswith(f"{APP}_"):
+            pid = int(fields[3].rstrip(",")) if fields[1] == "RUNNING" else 0
+            programs[fields[0]] = (fields[1], pid)
+    return programs
+
+
+def running_programs(host):
+    return {
+        name: pid for name, (state, pid) in supervisor_programs(host).items() if state == "RUNNING"
+    }
+
+
+def test_switching_to_supervisor_replaces_the_systemd_units():
+    run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
+    for host in app_hosts():
+        programs = running_programs(host)
+        assert sorted(programs) == [f"{APP}_01", f"{APP}_02"]
+        assert running_instances(host) == []
+        assert not host.file(f"/etc/systemd/system/{APP}@.service").exists
+        for number, pid in enumerate(programs.values(), start=1):
+            assert host.process.get(pid=pid).user == APP
+            limit = host.check_output(f"grep 'Max open files' /proc/{pid}/limits").split()[3]
+            assert int(limit) == 10000 + 1024
+            health = healthz(host, f"{RUNTIME_DIR}/{number}.sock")
+            assert health["body"]["instance"] == str(number)
+        assert host.file(f"/var/log/supervisor/{APP}_01.log").exists
+
+
+def test_supervisor_brings_a_killed_program_back():
+    for host in app_hosts():
+        killed = running_programs(host)[f"{APP}_01"]
+        host.check_output(f"kill -KILL {killed}")
+        assert answers_healthz_again(
+            host,
+            f"{RUNTIME_DIR}/1.sock",
+            killed,
+            lambda host=host: running_programs(host).get(f"{APP}_01", 0),
+        )
+
+
+def test_supervisor_scaling_touches_only_the_difference():
+    before = {host.backend.host: running_programs(host) for host in app_hosts()}
+    run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=3)
+    for host in app_hosts():
+        programs = running_programs(host)
+        assert sorted(programs) == [f"{APP}_01", f"{APP}_02", f"{APP}_03"]
+        for name, pid in before[host.backend.host].items():
+            assert programs[name] == pid, f"{name} must not restart when another is added"
+    run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
+    for host in app_hosts():
+        assert running_programs(host) == before[host.backend.host]
+        assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 2
+
+
+def test_supervisor_restarts_every_program_onto_a_new_release(app_versions):
+    before = {host.backend.host: running_programs(host) for host in app_hosts()}
+    run_ok(
+        "site.yml",
+        wsfleet_app_process_manager="supervisor",
+        wsfleet_app_processes=2,
+        wsfleet_app_source_path=app_versions["1.1.0"],
+    )
+    for host in app_hosts():
+        programs = running_programs(host)
+        assert set(programs.values()).isdisjoint(before[host.backend.host].values())
+        for number in (1, 2):
+            assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.1.0"
+
+
+def test_switching_back_to_systemd_removes_the_programs():
+    run_ok("site.yml", wsfleet_app_processes=2)
+    for host in app_hosts():
+        assert supervisor_programs(host) == {}
+        assert not host.file(f"/etc/supervisor/conf.d/{APP}.conf").exists
+        assert running_instances(host) == [1, 2]
 
 
 def test_back_to_unix_sockets_and_the_defaults():
