@@ -18,6 +18,9 @@ ansible-lint --profile production
 step "ansible-test sanity"
 scripts/sanity.sh
 
+step "galaxy-importer on the built collection"
+scripts/galaxy_importer.sh
+
 step "pytest: plugin unit tests and the example app"
 pytest tests/unit tests/app
 

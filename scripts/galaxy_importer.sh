@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the collection artifact and checks it with galaxy-importer, as Galaxy does on upload.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+build=$(mktemp -d)
+trap 'rm -rf "$build"' EXIT
+ansible-galaxy collection build --output-path "$build"
+GALAXY_IMPORTER_CONFIG="$PWD/scripts/galaxy-importer.cfg" \
+  python3 -m galaxy_importer.main "$build"/wsfleet-deploy-*.tar.gz
