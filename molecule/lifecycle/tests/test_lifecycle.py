@@ -299,6 +299,18 @@ def test_supervisor_restarts_every_program_onto_a_new_release(app_versions):
             assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.1.0"
 
 
+def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
+    before = {host.backend.host: running_programs(host) for host in app_hosts()}
+    # No manager named: the rollback must find supervisor on the hosts by itself.
+    run_ok("playbooks/rollback.yml")
+    for host in app_hosts():
+        programs = running_programs(host)
+        assert sorted(programs) == sorted(before[host.backend.host])
+        assert set(programs.values()).isdisjoint(before[host.backend.host].values())
+        for number in (1, 2):
+            assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.2.0"
+
+
 def test_switching_back_to_systemd_removes_the_programs():
     run_ok("site.yml", wsfleet_app_processes=2)
     for host in app_hosts():
