@@ -301,14 +301,17 @@ def test_supervisor_restarts_every_program_onto_a_new_release(app_versions):
 
 def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
     before = {host.backend.host: running_programs(host) for host in app_hosts()}
+    wanted = {host.backend.host: previous_release(host) for host in app_hosts()}
     # No manager named: the rollback must find supervisor on the hosts by itself.
     run_ok("playbooks/rollback.yml")
     for host in app_hosts():
         programs = running_programs(host)
         assert sorted(programs) == sorted(before[host.backend.host])
         assert set(programs.values()).isdisjoint(before[host.backend.host].values())
+        assert current_release(host) == wanted[host.backend.host]
         for number in (1, 2):
-            assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.2.0"
+            health = healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]
+            assert health["release"] == wanted[host.backend.host]
 
 
 def test_switching_back_to_systemd_removes_the_programs():
