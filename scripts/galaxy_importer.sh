@@ -7,5 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
 ansible-galaxy collection build --output-path "$build"
-GALAXY_IMPORTER_CONFIG="$PWD/scripts/galaxy-importer.cfg" \
-  python3 -m galaxy_importer.main "$build"/wsfleet-deploy-*.tar.gz
+config="$PWD/scripts/galaxy-importer.cfg"
+# It writes importer_result.json where it runs: there, not in the checkout.
+cd "$build"
+GALAXY_IMPORTER_CONFIG="$config" python3 -m galaxy_importer.main wsfleet-deploy-*.tar.gz
