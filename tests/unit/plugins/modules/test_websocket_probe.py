@@ -22,6 +22,9 @@ from websockets.utils import accept_key
 
 # Short enough that the failure tests stay fast, long enough for a loaded CI machine.
 FAIL_TIMEOUT = 0.5
+# For probes that must succeed over TLS: they check trust, not speed, and a TLS handshake on
+# a loaded 2-core machine once took more than the module's 5 s default.
+TLS_TIMEOUT = 30
 
 
 @pytest.fixture(autouse=True)
@@ -403,7 +406,12 @@ def test_ws_url_against_a_tls_server(tcp_server, server_tls):
 
 
 def test_wss_with_ca_path(tcp_server, server_tls, test_ca):
-    result = probe(url=tcp_server(echo, tls=server_tls), echo="secure", ca_path=test_ca["ca.pem"])
+    result = probe(
+        url=tcp_server(echo, tls=server_tls),
+        echo="secure",
+        ca_path=test_ca["ca.pem"],
+        timeout=TLS_TIMEOUT,
+    )
     assert result["close_code"] == 1000
     assert "echo_ms" in result
 
@@ -414,7 +422,12 @@ def test_wss_untrusted_certificate(tcp_server, server_tls):
 
 
 def test_wss_without_validation(tcp_server, server_tls):
-    result = probe(url=tcp_server(echo, tls=server_tls), echo="insecure", validate_certs=False)
+    result = probe(
+        url=tcp_server(echo, tls=server_tls),
+        echo="insecure",
+        validate_certs=False,
+        timeout=TLS_TIMEOUT,
+    )
     assert result["close_code"] == 1000
 
 
