@@ -11,7 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import http.client
 import inspect
+import json
 import re
 import socket
 import ssl
@@ -127,8 +129,14 @@ def describe_open_error(exc, timeout, unix_socket=None):
     return "cannot connect: %s: %s" % (type(exc).__name__, exc)
 
 
-def open_websocket(url, unix_socket=None, tls=None, headers=None, timeout=5.0):
-    """Connect and complete the opening handshake, or raise ProbeError."""
+def open_websocket(
+    url, unix_socket=None, tls=None, headers=None, timeout=5.0, connect_address=None
+):
+    """Connect and complete the opening handshake, or raise ProbeError.
+
+    With connect_address the TCP connection goes there instead of to the URL's host, which
+    still names the server in the Host header, in SNI and in the certificate check.
+    """
     options = dict(
         additional_headers=headers or None,
         open_timeout=timeout,
@@ -143,6 +151,9 @@ def open_websocket(url, unix_socket=None, tls=None, headers=None, timeout=5.0):
     try:
         if unix_socket:
             return unix_connect(unix_socket, url, **options)
+        if connect_address:
+            port = parse_uri(url).port
+            options["sock"] = socket.create_connection((connect_address, port), timeout=timeout)
         return connect(url, **options)
     except Exception as exc:
         raise ProbeError(describe_open_error(exc, timeout, unix_socket)) from exc
@@ -197,11 +208,87 @@ def handshake_response(websocket):
     return websocket.response.status_code, headers
 
 
-def probe_once(url, unix_socket=None, message=None, ping=True, timeout=5.0, tls=None, headers=None):
-    """One full session: open, optional ping and echo, close. Raise ProbeError on failure."""
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket: the health check of a process that listens on one."""
+
+    def __init__(self, path, host, timeout):
+        http.client.HTTPConnection.__init__(self, host, timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def _health_connection(url, unix_socket, tls, timeout, connect_address):
+    parsed = parse_uri(url)
+    if unix_socket:
+        return _UnixHTTPConnection(unix_socket, parsed.host, timeout)
+    if parsed.secure:
+        connection = http.client.HTTPSConnection(
+            parsed.host, parsed.port, timeout=timeout, context=tls
+        )
+    else:
+        connection = http.client.HTTPConnection(parsed.host, parsed.port, timeout=timeout)
+    if connect_address:
+        # Connect there, keep the URL's host for Host, SNI and the certificate check.
+        connection._create_connection = lambda address, *args, **kwargs: socket.create_connection(
+            (connect_address, address[1]), *args, **kwargs
+        )
+    return connection
+
+
+def check_health(url, path, unix_socket=None, tls=None, timeout=5.0, connect_address=None):
+    """GET path on the same server, which must answer 200; return (ms, parsed body)."""
     started = time.monotonic()
-    websocket = open_websocket(url, unix_socket, tls, headers, timeout)
-    result = dict(open_ms=elapsed_ms(started))
+    connection = _health_connection(url, unix_socket, tls, timeout, connect_address)
+    try:
+        connection.request("GET", path, headers={"Cache-Control": "no-cache"})
+        response = connection.getresponse()
+        body = response.read()
+    except Exception as exc:
+        raise ProbeError(
+            "health check %s: %s" % (path, describe_open_error(exc, timeout, unix_socket))
+        ) from exc
+    finally:
+        connection.close()
+    text = body.decode("utf-8", "replace")
+    if response.status != 200:
+        raise ProbeError(
+            "health check %s answered %d %s: %s"
+            % (path, response.status, response.reason, quote(text.strip()))
+        )
+    try:
+        return elapsed_ms(started), json.loads(text)
+    except ValueError:
+        return elapsed_ms(started), text
+
+
+def probe_once(
+    url,
+    unix_socket=None,
+    message=None,
+    ping=True,
+    timeout=5.0,
+    tls=None,
+    headers=None,
+    connect_address=None,
+    health_path=None,
+    handshake=True,
+):
+    """One attempt: the optional health check, then a full session (open, optional ping and
+    echo, close) unless handshake is false. Raise ProbeError on failure."""
+    result = {}
+    if health_path:
+        result["health_ms"], result["health"] = check_health(
+            url, health_path, unix_socket, tls, timeout, connect_address
+        )
+    if not handshake:
+        return result
+    started = time.monotonic()
+    websocket = open_websocket(url, unix_socket, tls, headers, timeout, connect_address)
+    result["open_ms"] = elapsed_ms(started)
     # The with block closes with 1011 if a check fails, so the server is not left waiting.
     with websocket:
         result["response_status"], result["response_headers"] = handshake_response(websocket)

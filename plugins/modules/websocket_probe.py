@@ -37,6 +37,28 @@ options:
     description:
       - Connect over this unix socket instead of over TCP to the host and port of O(url).
     type: path
+  connect_address:
+    description:
+      - Open the TCP connection to this address (IP address or host name) instead of the host
+        of O(url), on the port of O(url). The host of O(url) still goes in the C(Host)
+        header, in TLS server name indication and in the certificate check, like curl's
+        C(--resolve). For a server whose name does not resolve where the probe runs.
+      - Mutually exclusive with O(unix_socket).
+    type: str
+  health_path:
+    description:
+      - Before the WebSocket session, send C(GET) for this path to the same server (same
+        transport: unix socket, TCP or TLS) and require HTTP 200, such as C(/healthz). Its
+        body is returned in RV(health), parsed when it is JSON (the example app reports its
+        open connections there).
+      - When not set, no health check is made.
+    type: str
+  handshake:
+    description:
+      - Open the WebSocket session after the health check. V(false) only reads
+        O(health_path), for instance to count a process's open connections before draining it.
+    type: bool
+    default: true
   echo:
     description:
       - Text message to send once the connection is open; the server must send the identical
@@ -122,10 +144,32 @@ EXAMPLES = r"""
     url: "wss://ws.example.org/"
     echo: "hello"
     ca_path: /etc/ssl/test-acme-root.pem
+    # ws.example.org does not resolve to this edge yet: connect to its address.
+    connect_address: 192.0.2.10
     headers:
       Origin: https://ws.example.org
   delegate_to: localhost
   register: smoke
+
+- name: Health gate of a restarted process, its health check and then a real session
+  wsfleet.deploy.websocket_probe:
+    url: "ws://localhost/"
+    unix_socket: "/run/echo/echo-2.sock"
+    health_path: /healthz
+    retries: 30
+    delay: 1
+  vars:
+    ansible_python_interpreter: /srv/echo/current/venv/bin/python
+
+- name: Count the open connections of a process before it drains
+  wsfleet.deploy.websocket_probe:
+    url: "ws://localhost/"
+    unix_socket: "/run/echo/echo-2.sock"
+    health_path: /healthz
+    handshake: false
+  register: before_drain
+  vars:
+    ansible_python_interpreter: /srv/echo/current/venv/bin/python
 
 - name: Only check that the handshake and a ping succeed
   wsfleet.deploy.websocket_probe:
@@ -145,9 +189,19 @@ errors:
   type: list
   elements: str
   sample: ["connection refused"]
+health:
+  description: Body of the O(health_path) response, parsed when it is JSON.
+  returned: success and O(health_path) is set
+  type: raw
+  sample: {"status": "ok", "version": "1.2.0", "connections": 412}
+health_ms:
+  description: Milliseconds of the health check request.
+  returned: success and O(health_path) is set
+  type: float
+  sample: 1.1
 open_ms:
   description: Milliseconds to connect and complete the opening handshake.
-  returned: success
+  returned: success and O(handshake) is true
   type: float
   sample: 3.2
 ping_ms:
@@ -162,17 +216,17 @@ echo_ms:
   sample: 0.6
 close_code:
   description: Close code of the closing handshake, as the server answered it.
-  returned: success
+  returned: success and O(handshake) is true
   type: int
   sample: 1000
 response_status:
   description: HTTP status of the handshake response.
-  returned: success
+  returned: success and O(handshake) is true
   type: int
   sample: 101
 response_headers:
   description: Headers of the handshake response; repeated headers are joined with C(, ).
-  returned: success
+  returned: success and O(handshake) is true
   type: dict
   sample: {"Upgrade": "websocket", "Connection": "Upgrade", "Server": "nginx"}
 """
@@ -203,6 +257,10 @@ def check_params(module):
         module.fail_json(msg="retries must be 0 or more, got %s" % params["retries"])
     if params["delay"] < 0:
         module.fail_json(msg="delay must be 0 or more, got %s" % params["delay"])
+    if params["health_path"] is not None and not params["health_path"].startswith("/"):
+        module.fail_json(msg="health_path must start with /, got %r" % params["health_path"])
+    if not params["handshake"] and not params["health_path"]:
+        module.fail_json(msg="handshake=false needs health_path: there would be nothing to check")
     if params["ca_path"] and not is_secure(params["url"]):
         module.warn("ca_path is ignored for the ws:// URL %s" % params["url"])
 
@@ -230,6 +288,9 @@ def main():
         argument_spec=dict(
             url=dict(type="str", required=True),
             unix_socket=dict(type="path"),
+            connect_address=dict(type="str"),
+            health_path=dict(type="str"),
+            handshake=dict(type="bool", default=True),
             echo=dict(type="str"),
             ping=dict(type="bool", default=True),
             timeout=dict(type="float", default=5),
@@ -240,6 +301,7 @@ def main():
             headers=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
+        mutually_exclusive=[("unix_socket", "connect_address")],
     )
     if not HAS_WEBSOCKETS:
         module.fail_json(msg=missing_required_lib("websockets"), exception=WEBSOCKETS_IMPORT_ERROR)
@@ -250,6 +312,9 @@ def main():
         probe_once,
         params["url"],
         unix_socket=params["unix_socket"],
+        connect_address=params["connect_address"],
+        health_path=params["health_path"],
+        handshake=params["handshake"],
         message=params["echo"],
         ping=params["ping"],
         timeout=params["timeout"],

@@ -219,7 +219,14 @@ def test_ca():
         server_key,
         ca_cert.subject,
         ca_key,
-        [(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)],
+        [
+            (
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("probe.test")]
+                ),
+                False,
+            )
+        ],
     )
 
     directory = tempfile.mkdtemp(prefix="wsp", dir="/tmp")
@@ -416,6 +423,42 @@ def test_wss_with_ca_path(tcp_server, server_tls, test_ca):
     assert "echo_ms" in result
 
 
+def test_connect_address_keeps_the_url_host_for_tls(tcp_server, server_tls, test_ca):
+    # probe.test resolves nowhere: the connection goes to connect_address, the name
+    # stays in SNI and in the certificate check.
+    port = tcp_server(echo, tls=server_tls).rsplit(":", 1)[1]
+    result = probe(
+        url="wss://probe.test:" + port,
+        connect_address="127.0.0.1",
+        echo="by address",
+        ca_path=test_ca["ca.pem"],
+        timeout=TLS_TIMEOUT,
+    )
+    assert result["close_code"] == 1000
+
+
+def test_connect_address_and_the_certificate_name_must_match(tcp_server, server_tls, test_ca):
+    port = tcp_server(echo, tls=server_tls).rsplit(":", 1)[1]
+    result = probe_fails(
+        url="wss://other.test:" + port,
+        connect_address="127.0.0.1",
+        ca_path=test_ca["ca.pem"],
+        timeout=TLS_TIMEOUT,
+    )
+    assert "other.test" in result["msg"] or "not trusted" in result["msg"]
+
+
+def test_connect_address_over_plain_tcp(tcp_server):
+    port = tcp_server(echo).rsplit(":", 1)[1]
+    result = probe(url="ws://nowhere.invalid:" + port, connect_address="127.0.0.1", echo="x")
+    assert result["close_code"] == 1000
+
+
+def test_connect_address_excludes_unix_socket():
+    result = probe_fails(url="ws://localhost/", unix_socket="/run/x.sock", connect_address="::1")
+    assert "mutually exclusive" in result["msg"]
+
+
 def test_wss_untrusted_certificate(tcp_server, server_tls):
     result = probe_fails(url=tcp_server(echo, tls=server_tls))
     assert "TLS certificate not trusted" in result["msg"]
@@ -448,3 +491,54 @@ def test_missing_websockets_library(monkeypatch):
     monkeypatch.setattr(websocket_probe, "HAS_WEBSOCKETS", False)
     result = probe_fails(url="ws://127.0.0.1/")
     assert "websockets" in result["msg"]
+
+
+def health_answer(status, body):
+    """A process_request that answers /healthz itself, as the app contract asks."""
+
+    def process_request(connection, request):
+        if request.path == "/healthz":
+            response = connection.respond(status, body)
+            return response
+        return None
+
+    return process_request
+
+
+def test_health_check_then_session_over_a_unix_socket(unix_server):
+    path = unix_server(
+        echo, process_request=health_answer(200, '{"status": "ok", "connections": 7}')
+    )
+    result = probe(url="ws://localhost/", unix_socket=path, health_path="/healthz", echo="x")
+    assert result["health"] == {"status": "ok", "connections": 7}
+    assert result["close_code"] == 1000
+
+
+def test_health_check_alone_counts_connections_without_a_session(tcp_server):
+    url = tcp_server(echo, process_request=health_answer(200, '{"connections": 3}'))
+    result = probe(url=url, health_path="/healthz", handshake=False)
+    assert result["health"] == {"connections": 3}
+    assert "open_ms" not in result
+
+
+def test_health_check_failing_names_the_status_and_body(tcp_server):
+    url = tcp_server(echo, process_request=health_answer(503, "draining"))
+    result = probe_fails(url=url, health_path="/healthz", retries=1, delay=0)
+    assert result["attempts"] == 2
+    assert "health check /healthz answered 503" in result["msg"]
+    assert "draining" in result["msg"]
+
+
+def test_health_check_on_a_missing_socket(tmp_path):
+    result = probe_fails(
+        url="ws://localhost/", unix_socket=str(tmp_path / "gone.sock"), health_path="/healthz"
+    )
+    assert "health check /healthz" in result["msg"]
+
+
+def test_health_path_must_be_absolute(tcp_server):
+    assert "must start with /" in probe_fails(url=tcp_server(echo), health_path="healthz")["msg"]
+
+
+def test_no_handshake_needs_a_health_path(tcp_server):
+    assert "needs health_path" in probe_fails(url=tcp_server(echo), handshake=False)["msg"]
