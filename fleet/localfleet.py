@@ -37,6 +37,10 @@ IMAGE_REPOSITORY = "localhost/wsfleet-host"
 PODMAN = ["podman", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 BOOT_TIMEOUT = 120.0
+# Every host also answers to <name>.wsfleet.test and ws.<name>.wsfleet.test (a second name, for
+# certificates with several) inside its fleet's network (podman's DNS), so the ACME host can
+# validate certificates for those names. `.test` is reserved for such use (RFC 2606).
+FLEET_DOMAIN = "wsfleet.test"
 
 
 class FleetError(Exception):
@@ -195,6 +199,10 @@ def start_host(
         fleet,
         "--network-alias",
         host.name,
+        "--network-alias",
+        f"{host.name}.{FLEET_DOMAIN}",
+        "--network-alias",
+        f"ws.{host.name}.{FLEET_DOMAIN}",
         "--label",
         f"wsfleet.fleet={fleet}",
         "--label",
@@ -304,6 +312,9 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
                     f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
                 ),
                 "wsfleet_fleet_name": fleet,
+                "wsfleet_fleet_domain": FLEET_DOMAIN,
+                # Where the fleet's own files live on the controller (e.g. the ACME host's CA).
+                "wsfleet_fleet_state_dir": str(state_dir),
             },
             "children": groups,
         }
@@ -417,7 +428,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if command == "up":
             p.add_argument("--app", type=int, default=3, help="hosts in group app")
             p.add_argument("--edge", type=int, default=1, help="hosts in group edge")
-            p.add_argument("--acme", type=int, default=0, help="hosts in group acme")
+            p.add_argument("--acme", type=int, default=1, help="hosts in group acme (Pebble)")
             p.add_argument("--suite", default="bookworm", help="Debian suite of the hosts")
             p.add_argument(
                 "--host",

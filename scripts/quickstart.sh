@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Brings up the local fleet (3 app hosts, 1 edge host), deploys the example app to it with
-# site.yml, and proves it: a WebSocket client gets its echo through every edge host.
+# Brings up the local fleet (3 app hosts, 1 edge host, 1 ACME host running Pebble), deploys the
+# example app to it with site.yml (TLS at the edge, certificate from Pebble), and proves it: a
+# WebSocket client gets its echo through every edge host over wss://.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 python3 fleet/localfleet.py up
+ansible-playbook fleet/acme.yml
 ansible-playbook site.yml
 ansible-playbook playbooks/smoke_test.yml

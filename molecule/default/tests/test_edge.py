@@ -1,10 +1,21 @@
-"""The edge after site.yml: a real client on the controller gets its echo through it."""
+"""The edge after site.yml: TLS from the fleet's ACME server, and a real client on the
+controller getting its echo through it over wss://."""
 
 import json
 import re
-import urllib.request
+import socket
+import ssl
 
 from fleet_checks import hosts_of
+from tls_checks import (
+    acme_root,
+    certificate_names,
+    fleet_name,
+    http_get,
+    https_get,
+    mozilla_intermediate_issues,
+    peer_certificate,
+)
 from websockets.sync.client import connect
 
 testinfra_hosts = hosts_of("edge")
@@ -12,6 +23,16 @@ testinfra_hosts = hosts_of("edge")
 
 def edge_address(host):
     return host.ansible.get_variables()["ansible_host"]
+
+
+def wss_connect(host):
+    """wss:// to the edge's fleet name, at its address, trusting only Pebble's root."""
+    return connect(
+        f"wss://{fleet_name(host.backend.host)}/",
+        sock=socket.create_connection((edge_address(host), 443), timeout=10),
+        ssl=ssl.create_default_context(cafile=acme_root()),
+        open_timeout=10,
+    )
 
 
 def test_edge_nginx_balances_every_app_host(host):
@@ -23,21 +44,73 @@ def test_edge_nginx_balances_every_app_host(host):
     assert all(server.endswith(":80") for server in servers)
 
 
+def test_the_edge_serves_a_certificate_issued_by_the_acme_server(host):
+    # peer_certificate verifies the chain against Pebble's root and the name.
+    certificate = peer_certificate(edge_address(host), fleet_name(host.backend.host))
+    assert certificate_names(certificate) == [fleet_name(host.backend.host)]
+    assert "Pebble" in certificate.issuer.rfc4514_string()
+
+
+def test_nginx_reads_the_certificate_certbot_keeps(host):
+    # The links name certbot's live/ files, which follow every renewal.
+    for name in ("fullchain.pem", "privkey.pem"):
+        link = host.check_output(f"readlink /etc/ssl/wsfleet/{name}")
+        assert link == f"/etc/letsencrypt/live/wsfleet/{name}"
+
+
+def test_the_edge_meets_mozilla_intermediate(host):
+    assert mozilla_intermediate_issues(edge_address(host), fleet_name(host.backend.host)) == {}
+
+
+def test_every_https_response_carries_hsts(host):
+    name = fleet_name(host.backend.host)
+    for path in ("/healthz", "/no-such-path"):
+        status, headers, _ = https_get(edge_address(host), name, path)
+        assert status in (200, 404)
+        assert headers["Strict-Transport-Security"] == "max-age=63072000"
+
+
+def test_http_redirects_to_https_except_acme_challenges(host):
+    name = fleet_name(host.backend.host)
+    status, headers = http_get(edge_address(host), name, "/chat?room=1")
+    assert status == 301
+    assert headers["Location"] == f"https://{name}/chat?room=1"
+    challenges = "/var/lib/wsfleet/acme/.well-known/acme-challenge"
+    host.check_output(f"mkdir -p {challenges} && echo token > {challenges}/probe")
+    try:
+        status, _ = http_get(edge_address(host), name, "/.well-known/acme-challenge/probe")
+    finally:
+        host.check_output(f"rm -f {challenges}/probe")
+    assert status == 200
+
+
+def test_renewal_runs_from_certbots_timer_with_the_reload_hook(host):
+    assert host.service("certbot.timer").is_enabled
+    assert host.service("certbot.timer").is_running
+    hook = host.file("/etc/letsencrypt/renewal-hooks/deploy/50-wsfleet-reload-nginx")
+    assert hook.mode == 0o755
+    assert "systemctl reload nginx.service" in hook.content_string
+    environment = host.check_output("systemctl show certbot.service --property Environment")
+    assert "REQUESTS_CA_BUNDLE=/etc/letsencrypt/wsfleet-acme-server-ca.pem" in environment
+
+
 def test_websocket_echo_through_the_edge(host):
-    with connect(f"ws://{edge_address(host)}/", open_timeout=10) as websocket:
+    with wss_connect(host) as websocket:
         for number in range(20):
             websocket.send(f"message {number}")
             assert websocket.recv(timeout=10) == f"message {number}"
 
 
 def test_healthz_through_the_edge(host):
-    with urllib.request.urlopen(f"http://{edge_address(host)}/healthz", timeout=10) as response:
-        assert response.status == 200
-        health = json.load(response)
+    status, _, body = https_get(edge_address(host), fleet_name(host.backend.host))
+    assert status == 200
+    health = json.loads(body)
     assert health["status"] == "ok"
     assert health["version"] == "1.0.0"
 
 
 def test_edge_hides_the_nginx_version(host):
-    with urllib.request.urlopen(f"http://{edge_address(host)}/healthz", timeout=10) as response:
-        assert response.headers["Server"] == "nginx"
+    _, headers, _ = https_get(edge_address(host), fleet_name(host.backend.host))
+    assert headers["Server"] == "nginx"
+    _, headers = http_get(edge_address(host), fleet_name(host.backend.host))
+    assert headers["Server"] == "nginx"

@@ -6,13 +6,9 @@ checking all app hosts itself (testinfra's per-host parametrisation would reorde
 """
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import testinfra
@@ -27,10 +23,8 @@ from fleet_checks import (
     healthz,
     hosts_of,
 )
+from playbook_runner import INVENTORY, PROJECT, ansible_playbook, run_ok
 
-PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 # Seconds to wait for systemd to bring a killed process back; a functional deadline only.
 RECOVERY_DEADLINE = 60
 
@@ -40,19 +34,6 @@ def app_hosts():
         testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
         for name in hosts_of("app")
     ]
-
-
-def ansible_playbook(playbook, **extra_vars):
-    command = [ANSIBLE_PLAYBOOK, "-i", INVENTORY, str(PROJECT / playbook)]
-    if extra_vars:
-        command += ["--extra-vars", json.dumps(extra_vars)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-
-
-def run_ok(playbook, **extra_vars):
-    result = ansible_playbook(playbook, **extra_vars)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return result
 
 
 def previous_release(host):

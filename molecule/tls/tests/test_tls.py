@@ -1,0 +1,230 @@
+"""TLS through a fleet's life, against its real ACME server. Each step runs site.yml with the
+step's settings (molecule/tls/vars), then checks from the controller and on the hosts.
+
+The steps depend on each other: tests of one module, run in file order.
+"""
+
+import asyncio
+import re
+import socket
+import ssl
+import time
+
+import testinfra
+from fleet_checks import hosts_of
+from playbook_runner import INVENTORY, PROJECT, changed_counts, run_ok
+from tls_checks import (
+    acme_root,
+    certificate_names,
+    fleet_name,
+    http_get,
+    https_get,
+    mozilla_intermediate_issues,
+    peer_certificate,
+    unverified_certificate,
+)
+from websockets.asyncio.client import connect as async_connect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+VARS = PROJECT / "molecule" / "tls" / "vars"
+EDGE = hosts_of("edge")[0]
+APPS = hosts_of("app")
+# Handshakes fired at once against a limit of 1 per second with a burst of 3.
+FLOOD_SIZE = 20
+
+
+def remote(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def address(name):
+    return remote(name).ansible.get_variables()["ansible_host"]
+
+
+def site(*vars_files, limit=None):
+    """site.yml with the settings of these files of molecule/tls/vars, in order."""
+    options = [option for name in vars_files for option in ("--extra-vars", f"@{VARS / name}")]
+    return run_ok("site.yml", *options, *(["--limit", limit] if limit else []))
+
+
+def edge_site(*vars_files):
+    """site.yml on the edge alone: the steps that change only the edge."""
+    return site(*vars_files, limit=EDGE)
+
+
+def echo_through(name, server_name=None, cafile=None, message="hello"):
+    """One wss:// session to a host at its address, verified, with one echo."""
+    context = ssl.create_default_context(cafile=cafile or acme_root())
+    with connect(
+        f"wss://{server_name or fleet_name(name)}/",
+        sock=_tls_socket(name),
+        ssl=context,
+        open_timeout=10,
+    ) as websocket:
+        websocket.send(message)
+        return websocket.recv(timeout=10)
+
+
+def _tls_socket(name):
+    return socket.create_connection((address(name), 443), timeout=10)
+
+
+def nginx_master_pid(name):
+    return remote(name).check_output("cat /run/nginx.pid")
+
+
+def test_the_edge_can_serve_a_self_signed_certificate():
+    # Every host: this first step also undoes whatever an earlier run left on the app hosts.
+    site("edge_selfsigned.yml")
+    certificate = unverified_certificate(address(EDGE), EDGE)
+    assert certificate.issuer == certificate.subject
+    assert certificate_names(certificate) == [EDGE]
+    edge = remote(EDGE)
+    assert not edge.file("/etc/ssl/wsfleet/fullchain.pem").is_symlink
+    assert edge.file("/etc/ssl/wsfleet/privkey.pem").mode == 0o600
+    # The certificate verifies itself: a client that trusts it gets its echo.
+    edge.check_output("cp /etc/ssl/wsfleet/fullchain.pem /tmp/self-signed.pem")
+    local_copy = PROJECT / ".fleet" / "wsfleet-molecule" / "edge-self-signed.pem"
+    local_copy.write_text(edge.file("/tmp/self-signed.pem").content_string)
+    assert echo_through(EDGE, server_name=EDGE, cafile=str(local_copy)) == "hello"
+
+
+def test_back_to_acme_the_issued_certificate_returns_without_a_new_request():
+    result = edge_site()
+    assert "Point NGINX at the certificate" in _changed_tasks(result, EDGE)
+    assert "Request the certificate from the ACME server" not in _changed_tasks(result, EDGE)
+    certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
+    assert certificate_names(certificate) == [fleet_name(EDGE)]
+
+
+def _changed_tasks(result, host):
+    """Names of the tasks that reported a change on host, from the run's output."""
+    changed = []
+    task = None
+    for line in result.stdout.splitlines():
+        match = re.match(r"^(?:TASK|RUNNING HANDLER) \[(?:[^\]:]+ : )?(.+?)\]", line)
+        if match:
+            task = match.group(1)
+        elif re.match(rf"^changed: \[{re.escape(host)}[\] ]", line):
+            changed.append(task)
+    return changed
+
+
+def test_app_hosts_end_tls_and_the_edge_verifies_each_by_name():
+    site("tls_everywhere.yml")
+    for name in APPS:
+        # Each app host serves its own Pebble certificate, and serves clients directly.
+        certificate = peer_certificate(address(name), fleet_name(name))
+        assert certificate_names(certificate) == [fleet_name(name)]
+        assert echo_through(name) == "hello"
+        status, _ = http_get(address(name), fleet_name(name))
+        assert status == 301
+    assert mozilla_intermediate_issues(address(APPS[0]), fleet_name(APPS[0])) == {}
+    # Through the edge: enough sessions to reach every app host, each over verified TLS.
+    edge = remote(EDGE)
+    edge.check_output("truncate -s 0 /var/log/nginx/access.log")
+    for number in range(4 * len(APPS)):
+        assert echo_through(EDGE, message=f"m{number}") == f"m{number}"
+    log = edge.check_output("cat /var/log/nginx/access.log")
+    reached = set(re.findall(r'" 101 .* upstream=(\S+):443 ust=101', log))
+    assert reached == {address(name) for name in APPS}
+
+
+def test_the_edge_refuses_a_backend_whose_certificate_has_another_name():
+    edge = remote(EDGE)
+    edge_site("wrong_backend_name.yml")
+    edge.check_output("truncate -s 0 /var/log/nginx/access.log /var/log/nginx/error.log")
+    # Clients still get through: a refused backend is skipped by proxy_next_upstream.
+    for number in range(4 * len(APPS)):
+        assert echo_through(EDGE, message=f"m{number}") == f"m{number}"
+    errors = edge.check_output("cat /var/log/nginx/error.log")
+    assert 'upstream SSL certificate does not match "impostor.wsfleet.test"' in errors
+    access = edge.check_output("cat /var/log/nginx/access.log")
+    served_by = set(re.findall(r"upstream=(?:\S+, )*(\S+):443 ust=(?:\S+, )*101", access))
+    assert address(APPS[0]) not in served_by
+    edge_site("tls_everywhere.yml")
+
+
+def test_a_new_domain_list_gets_a_new_certificate_once():
+    # The app hosts still end TLS (previous step): the edge keeps reaching them over TLS.
+    result = edge_site("tls_everywhere.yml", "two_names.yml")
+    assert "Request the certificate from the ACME server" in _changed_tasks(result, EDGE)
+    certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
+    assert certificate_names(certificate) == sorted([fleet_name(EDGE), f"ws.{fleet_name(EDGE)}"])
+    assert echo_through(EDGE, server_name=f"ws.{fleet_name(EDGE)}") == "hello"
+    again = edge_site("tls_everywhere.yml", "two_names.yml")
+    assert changed_counts(again)[EDGE] == 0
+
+
+async def _hold_connection_across(renew):
+    """Open a wss:// connection, run renew(), then use the same connection again."""
+    context = ssl.create_default_context(cafile=acme_root())
+    async with async_connect(
+        f"wss://{fleet_name(EDGE)}/", host=address(EDGE), port=443, ssl=context
+    ) as websocket:
+        await websocket.send("before")
+        assert await websocket.recv() == "before"
+        await asyncio.to_thread(renew)
+        await websocket.send("after")
+        return await asyncio.wait_for(websocket.recv(), 10)
+
+
+def test_a_renewal_by_the_timers_service_reloads_nginx_without_dropping_websockets():
+    edge = remote(EDGE)
+    before = peer_certificate(address(EDGE), fleet_name(EDGE)).serial_number
+    master = nginx_master_pid(EDGE)
+    drop_in = "/etc/systemd/system/certbot.service.d/zz-force.conf"
+
+    def renew_through_the_timers_service():
+        # The unit certbot.timer starts, with its environment, forced to renew now.
+        edge.check_output(
+            f"printf '[Service]\\nExecStart=\\nExecStart=/usr/bin/certbot -q renew "
+            f"--force-renewal\\n' > {drop_in} && systemctl daemon-reload"
+        )
+        try:
+            edge.check_output("systemctl start certbot.service")
+        finally:
+            edge.check_output(f"rm -f {drop_in} && systemctl daemon-reload")
+
+    assert asyncio.run(_hold_connection_across(renew_through_the_timers_service)) == "after"
+    assert edge.service("certbot.service").systemd_properties["Result"] == "success"
+    # A reload, not a restart: same master process, new certificate for new connections.
+    assert nginx_master_pid(EDGE) == master
+    deadline = time.monotonic() + 30
+    while peer_certificate(address(EDGE), fleet_name(EDGE)).serial_number == before:
+        assert time.monotonic() < deadline, "NGINX still serves the old certificate"
+        time.sleep(0.5)
+
+
+async def _flood(count):
+    context = ssl.create_default_context(cafile=acme_root())
+
+    async def one_handshake():
+        try:
+            async with async_connect(
+                f"wss://{fleet_name(EDGE)}/", host=address(EDGE), port=443, ssl=context
+            ):
+                return 101
+        except InvalidStatus as error:
+            return error.response.status_code
+
+    return await asyncio.gather(*(one_handshake() for _ in range(count)))
+
+
+def test_a_handshake_flood_from_one_address_gets_429():
+    edge_site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml")
+    statuses = asyncio.run(_flood(FLOOD_SIZE))
+    assert set(statuses) == {101, 429}
+    # At most the burst and the rate's share pass; most of a sudden flood is refused.
+    assert statuses.count(429) >= FLOOD_SIZE // 2
+    # HSTS goes with every HTTPS response, refusals included.
+    _, headers, _ = https_get(address(EDGE), fleet_name(EDGE))
+    assert headers["Strict-Transport-Security"] == "max-age=63072000"
+
+
+def test_back_to_the_site_defaults():
+    site()
+    assert echo_through(EDGE) == "hello"
+    for name in APPS:
+        assert remote(name).socket("tcp://0.0.0.0:443").is_listening is False
