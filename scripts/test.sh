@@ -21,8 +21,11 @@ scripts/sanity.sh
 step "galaxy-importer on the built collection"
 scripts/galaxy_importer.sh
 
-step "pytest: plugin unit tests and the example app"
-pytest tests/unit tests/app
+step "execution environment: ansible-builder makes its build context"
+scripts/ee.sh
+
+step "pytest: plugin unit tests, the example app, the load generator"
+pytest tests/unit tests/app tests/bench
 
 step "molecule: every scenario on one shared fleet"
 molecule test --all

@@ -47,8 +47,8 @@ options:
     type: str
   health_path:
     description:
-      - Before the WebSocket session, send C(GET) for this path to the same server (same
-        transport: unix socket, TCP or TLS) and require HTTP 200, such as C(/healthz). Its
+      - Before the WebSocket session, send C(GET) for this path to the same server (over the
+        same unix socket, TCP or TLS connection) and require HTTP 200, such as C(/healthz). Its
         body is returned in RV(health), parsed when it is JSON (the example app reports its
         open connections there).
       - When not set, no health check is made.

@@ -1,0 +1,245 @@
+"""Rolling restarts, deploys and rollbacks under live WebSocket load through the edge.
+
+A few hundred clients hold wss:// connections through the edge, each sending a numbered
+message every second and resending what was not echoed after a reconnect (bench/wsload.py).
+Every step runs a real playbook while they do, then checks what the clients saw: no failed
+handshake, no abnormal closure (1006), only 1001/1012 closes, no lost message.
+
+The steps depend on each other: tests of one module, run in file order.
+"""
+
+import importlib.metadata
+import json
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import testinfra
+from fleet_checks import APP, BASE_DIR, RUNTIME_DIR, current_release, healthz, hosts_of
+from playbook_runner import INVENTORY, PROJECT, ansible_playbook, run_ok
+from tls_checks import acme_root, fleet_name
+
+sys.path.insert(0, str(PROJECT))
+from bench.wsload import LoadConfig, LoadRunner
+
+EDGE = hosts_of("edge")[0]
+APPS = hosts_of("app")
+CLIENTS = 300
+CLEAN_CLOSE_CODES = {"1001", "1012"}
+# A broken release fails its gate after this many more attempts (0.25 s apart by default).
+QUICK_GATE = {"wsfleet_app_health_retries": 12}
+# The control host runs the same ansible-core as the controller.
+ANSIBLE_CORE_VERSION = importlib.metadata.version("ansible-core")
+
+
+def remote(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def address(name):
+    return remote(name).ansible.get_variables()["ansible_host"]
+
+
+@contextmanager
+def live_clients():
+    """Clients holding connections through the edge while the block runs; yields a list
+    that receives their report when the block ends."""
+    config = LoadConfig(
+        url=f"wss://{fleet_name(EDGE)}/",
+        connect_to=address(EDGE),
+        ca_file=acme_root(),
+        clients=CLIENTS,
+        rate=1.0,
+        ramp_up=5,
+        reconnect_jitter=0.5,
+        grace=10,
+    )
+    runner = LoadRunner(config)
+    runner.start()
+    reports = []
+    try:
+        runner.wait_connected(timeout=60)
+        yield reports
+    finally:
+        reports.append(runner.stop())
+
+
+def assert_nothing_dropped(report, restarted=True):
+    summary = report.summary()
+    assert report.handshakes_failed == 0, summary
+    assert report.abnormal_closures == 0, summary
+    assert set(report.server_closes) <= CLEAN_CLOSE_CODES, summary
+    assert report.messages_lost == 0, summary
+    assert report.messages_acknowledged == report.messages_sent > 0, summary
+    if restarted:
+        assert report.reconnects > 0, summary
+
+
+def process_pids(name):
+    """Main PID of every process of the app on a host, by process number."""
+    host = remote(name)
+    units = host.check_output(f"systemctl list-units --no-legend --plain '{APP}@*.service'")
+    pids = {}
+    for line in units.splitlines():
+        number = int(re.match(rf"{APP}@(\d+)\.service", line.split()[0]).group(1))
+        pids[number] = int(host.check_output(f"systemctl show -p MainPID --value {APP}@{number}"))
+    return pids
+
+
+def versions_served(name):
+    host = remote(name)
+    return {
+        healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"]
+        for number in process_pids(name)
+    }
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """1.1.0, a good new release, and 9.9.0, whose health check answers 500."""
+    sources = {}
+    for version in ("1.1.0", "9.9.0"):
+        source = tmp_path_factory.mktemp(f"app-{version}")
+        shutil.copytree(PROJECT / "examples" / "echo_app", source, dirs_exist_ok=True)
+        pyproject = source / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
+        )
+        sources[version] = str(source)
+    server = Path(sources["9.9.0"]) / "src" / "wsfleet_echo" / "server.py"
+    healthy = "HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK"
+    broken = "HTTPStatus.INTERNAL_SERVER_ERROR"
+    assert healthy in server.read_text()
+    server.write_text(server.read_text().replace(healthy, broken))
+    return sources
+
+
+def test_a_rolling_restart_under_load_drops_nobody():
+    before = {name: process_pids(name) for name in APPS}
+    with live_clients() as reports:
+        result = run_ok(
+            "playbooks/rolling_restart.yml",
+            "--extra-vars",
+            json.dumps({"wsfleet_rolling_canary": True, "wsfleet_rolling_serial": "50%"}),
+        )
+    assert_nothing_dropped(reports[0])
+    for name in APPS:
+        after = process_pids(name)
+        # Every process was really restarted, and no process appeared or vanished.
+        assert sorted(after) == sorted(before[name])
+        assert all(after[number] != before[name][number] for number in after)
+        assert f"{name}: release {current_release(remote(name))} live" in result.stdout
+
+
+def test_a_deploy_under_load_drops_nobody(releases):
+    with live_clients() as reports:
+        run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["1.1.0"])
+    assert_nothing_dropped(reports[0])
+    for name in APPS:
+        assert current_release(remote(name)).startswith("1.1.0-")
+        assert versions_served(name) == {"1.1.0"}
+
+
+def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases):
+    first, *others = APPS
+    untouched = {name: process_pids(name) for name in others}
+    with live_clients() as reports:
+        result = ansible_playbook(
+            "playbooks/deploy.yml",
+            wsfleet_app_source_path=releases["9.9.0"],
+            **QUICK_GATE,
+        )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    # The failure names the host, the process and the reason.
+    assert f"Deploy stopped at {first}, now back on 1.1.0-" in output
+    assert re.search(rf"{first}: process \d+ \({APP}\) failed its health gate", output)
+    assert "health check /healthz answered 500" in output
+    # The first host serves the release it ran before; the others were never touched.
+    assert current_release(remote(first)).startswith("1.1.0-")
+    assert versions_served(first) == {"1.1.0"}
+    assert not remote(first).file("/run/wsfleet-nginx-drain").exists
+    for name in others:
+        assert process_pids(name) == untouched[name]
+        assert current_release(remote(name)).startswith("1.1.0-")
+    # The clients noticed at most clean reconnects.
+    assert_nothing_dropped(reports[0])
+
+
+def test_a_rolling_rollback_under_load_drops_nobody():
+    with live_clients() as reports:
+        run_ok("playbooks/rollback.yml")
+    assert_nothing_dropped(reports[0])
+    for name in APPS:
+        assert current_release(remote(name)).startswith("1.0.0-")
+        assert versions_served(name) == {"1.0.0"}
+
+
+def test_the_release_directories_stay_consistent():
+    for name in APPS:
+        host = remote(name)
+        live = current_release(host)
+        assert host.file(f"{BASE_DIR}/releases/{live}/venv/bin/python").exists
+        assert not host.file("/run/wsfleet-nginx-drain").exists
+
+
+def test_a_scheduled_rolling_restart_runs_from_a_control_host(tmp_path):
+    """acme1 becomes a control host; its timer's service runs the rolling restart."""
+    wheelhouse = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--dest",
+            str(wheelhouse),
+            f"ansible-core=={ANSIBLE_CORE_VERSION}",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-galaxy"),
+            "collection",
+            "build",
+            "--output-path",
+            str(tmp_path),
+            str(PROJECT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    collection = next(tmp_path.glob("wsfleet-deploy-*.tar.gz"))
+    run_ok(
+        "molecule/rolling/control_host.yml",
+        "--extra-vars",
+        json.dumps(
+            {
+                "wheelhouse": str(wheelhouse),
+                "collection": str(collection),
+                "ansible_core_version": ANSIBLE_CORE_VERSION,
+            }
+        ),
+    )
+    control = remote(hosts_of("acme")[0])
+    timer = control.service("wsfleet-rolling-restart.timer")
+    assert timer.is_enabled and timer.is_running
+    before = {name: process_pids(name) for name in APPS}
+    with live_clients() as reports:
+        # What the timer does when it fires: start the service, which runs to its end.
+        control.run("systemctl start wsfleet-rolling-restart.service")
+    service = control.service("wsfleet-rolling-restart.service")
+    log = control.check_output("journalctl -u wsfleet-rolling-restart.service --no-pager -o cat")
+    assert service.systemd_properties["Result"] == "success", log[-3000:]
+    assert re.search(r"app\d+\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", log)
+    assert_nothing_dropped(reports[0])
+    for name in APPS:
+        after = process_pids(name)
+        assert all(after[number] != before[name][number] for number in after)
