@@ -3,6 +3,8 @@ scripts that run inside its virtualenv on a host."""
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import testinfra.utils.ansible_runner
 
@@ -51,3 +53,15 @@ def healthz(host, socket_path):
 
 def current_release(host):
     return host.file(f"{BASE_DIR}/current").linked_to.split("/")[-1]
+
+
+def example_app_at_version(tmp_path_factory, version):
+    """A copy of the example app whose package has another version: a new release to deploy."""
+    source = tmp_path_factory.mktemp(f"app-{version}")
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    shutil.copytree(project / "examples" / "echo_app", source, dirs_exist_ok=True)
+    pyproject = source / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
+    )
+    return source

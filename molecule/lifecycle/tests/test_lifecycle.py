@@ -7,7 +7,6 @@ checking all app hosts itself (testinfra's per-host parametrisation would reorde
 
 import json
 import re
-import shutil
 import time
 
 import pytest
@@ -20,10 +19,11 @@ from fleet_checks import (
     RUNTIME_DIR,
     VENV_PYTHON,
     current_release,
+    example_app_at_version,
     healthz,
     hosts_of,
 )
-from playbook_runner import INVENTORY, PROJECT, ansible_playbook, run_ok
+from playbook_runner import INVENTORY, ansible_playbook, run_ok
 
 # Seconds to wait for systemd to bring a killed process back; a functional deadline only.
 RECOVERY_DEADLINE = 60
@@ -55,16 +55,10 @@ def running_instances(host):
 @pytest.fixture(scope="module")
 def app_versions(tmp_path_factory):
     """Copies of the example app at new versions: each deploy is a new release."""
-    versions = {}
-    for version in ("1.1.0", "1.2.0"):
-        source = tmp_path_factory.mktemp(f"app-{version}")
-        shutil.copytree(PROJECT / "examples" / "echo_app", source, dirs_exist_ok=True)
-        pyproject = source / "pyproject.toml"
-        pyproject.write_text(
-            pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
-        )
-        versions[version] = str(source)
-    return versions
+    return {
+        version: str(example_app_at_version(tmp_path_factory, version))
+        for version in ("1.1.0", "1.2.0")
+    }
 
 
 def answers_healthz_again(host, socket_path, killed_pid, current_pid):

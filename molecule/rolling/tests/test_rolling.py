@@ -11,7 +11,6 @@ The steps depend on each other: tests of one module, run in file order.
 import importlib.metadata
 import json
 import re
-import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -19,7 +18,15 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from fleet_checks import APP, BASE_DIR, RUNTIME_DIR, current_release, healthz, hosts_of
+from fleet_checks import (
+    APP,
+    BASE_DIR,
+    RUNTIME_DIR,
+    current_release,
+    example_app_at_version,
+    healthz,
+    hosts_of,
+)
 from playbook_runner import INVENTORY, PROJECT, ansible_playbook, run_ok
 from tls_checks import acme_root, fleet_name
 
@@ -101,15 +108,10 @@ def versions_served(name):
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
     """1.1.0, a good new release, and 9.9.0, whose health check answers 500."""
-    sources = {}
-    for version in ("1.1.0", "9.9.0"):
-        source = tmp_path_factory.mktemp(f"app-{version}")
-        shutil.copytree(PROJECT / "examples" / "echo_app", source, dirs_exist_ok=True)
-        pyproject = source / "pyproject.toml"
-        pyproject.write_text(
-            pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
-        )
-        sources[version] = str(source)
+    sources = {
+        version: str(example_app_at_version(tmp_path_factory, version))
+        for version in ("1.1.0", "9.9.0")
+    }
     server = Path(sources["9.9.0"]) / "src" / "wsfleet_echo" / "server.py"
     healthy = "HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK"
     broken = "HTTPStatus.INTERNAL_SERVER_ERROR"
