@@ -397,6 +397,9 @@ def capacity(target: int) -> dict:
     }
     for label, compression in (("compression_on", True), ("compression_off", False)):
         say(f"memory per idle connection, {label}")
+        # Fresh processes: Python keeps the memory of connections closed earlier, so a
+        # process that held connections before would hide the cost of new ones.
+        playbook("playbooks/rolling_restart.yml")
         time.sleep(5)
         before = app_rss_kib()
         clients = 3000
