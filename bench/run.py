@@ -56,9 +56,10 @@ REPORT_LINE = re.compile(
 )
 HOST_LINE = re.compile(r'"(\w+): release \S+ live;')
 
-# Runs on an app host (python3, stdlib only): every process's open connections, as JSON lines.
-SAMPLER = r"""
-import http.client, json, socket, sys, time
+# The start of the scripts below, run on app hosts with python3 (stdlib only): HTTP over the
+# unix socket of one process.
+UNIX_HTTP = r"""
+import http.client, json, socket, subprocess, sys, time
 class Unix(http.client.HTTPConnection):
     def __init__(self, path):
         super().__init__("localhost", timeout=1)
@@ -67,6 +68,10 @@ class Unix(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(1)
         self.sock.connect(self.path)
+"""
+
+# Every process's open connections, as JSON lines.
+SAMPLER = UNIX_HTTP + r"""
 def count(path):
     try:
         c = Unix(path); c.request("GET", "/healthz"); r = c.getresponse()
@@ -80,17 +85,8 @@ while True:
     time.sleep(0.25)
 """
 
-# Runs on an app host: the floor of one rolling restart step, without Ansible.
-FLOOR_STEP = r"""
-import http.client, json, socket, subprocess, sys, time
-class Unix(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=1)
-        self.path = path
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(1)
-        self.sock.connect(self.path)
+# The floor of one rolling restart step, without Ansible.
+FLOOR_STEP = UNIX_HTTP + r"""
 def healthy(path):
     try:
         c = Unix(path); c.request("GET", "/healthz"); ok = c.getresponse().status == 200; c.close()
