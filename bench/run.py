@@ -71,7 +71,9 @@ class Unix(http.client.HTTPConnection):
 """
 
 # Every process's open connections, as JSON lines.
-SAMPLER = UNIX_HTTP + r"""
+SAMPLER = (
+    UNIX_HTTP
+    + r"""
 def count(path):
     try:
         c = Unix(path); c.request("GET", "/healthz"); r = c.getresponse()
@@ -84,9 +86,12 @@ while True:
     print(json.dumps({s: count(s) for s in sockets}), flush=True)
     time.sleep(0.25)
 """
+)
 
 # The floor of one rolling restart step, without Ansible.
-FLOOR_STEP = UNIX_HTTP + r"""
+FLOOR_STEP = (
+    UNIX_HTTP
+    + r"""
 def healthy(path):
     try:
         c = Unix(path); c.request("GET", "/healthz"); ok = c.getresponse().status == 200; c.close()
@@ -101,6 +106,7 @@ while not healthy(path):
 t2 = time.monotonic()
 print(json.dumps({"drain_seconds": t1 - t0, "start_to_healthy_seconds": t2 - t1}))
 """
+)
 
 # Runs on an app host with the app's virtualenv: sequential echo round trips on one socket.
 DIRECT_LATENCY = r"""
