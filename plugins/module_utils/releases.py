@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import json
 import os
+import time
 
 RECORD = "release.json"
 
@@ -68,3 +69,10 @@ def link_target_id(link):
     if not os.path.islink(link):
         return None
     return os.path.basename(os.path.normpath(os.readlink(link)))
+
+
+def replace_symlink(link, target):
+    """Point link at target by renaming a new symlink over it: atomic for readers."""
+    temporary = "%s.tmp-%d-%d" % (link, os.getpid(), int(time.time() * 1000))
+    os.symlink(target, temporary)
+    os.rename(temporary, link)

@@ -90,7 +90,6 @@ releases:
 
 import os
 import shutil
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
@@ -98,14 +97,8 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
     list_releases,
     read_release,
     releases_to_prune,
+    replace_symlink,
 )
-
-
-def replace_symlink(link, target):
-    """Point link at target by renaming a new symlink over it: atomic for readers."""
-    temporary = "%s.tmp-%d-%d" % (link, os.getpid(), int(time.time() * 1000))
-    os.symlink(target, temporary)
-    os.rename(temporary, link)
 
 
 def switch(module, base_dir, releases_dir, release, result):

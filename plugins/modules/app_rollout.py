@@ -1,0 +1,621 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: wsfleet.deploy maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: app_rollout
+short_description: Roll a host's app processes onto a release through health gates
+version_added: 0.2.0
+description:
+  - Does a host's whole rollout in one task, on the host, for the layout of the
+    M(wsfleet.deploy.app) role. It reads what the process manager runs, makes O(release) live
+    (the C(current) and C(previous) links under O(base_dir)) when it differs, then replaces
+    every process a group at a time, starts missing ones and stops surplus ones.
+  - Every process that starts must pass its health gate before the rollout goes on, on its
+    own socket or port: C(GET) O(health_path) answering 200, then a WebSocket handshake with
+    a ping.
+  - With O(process_manager=systemd) and O(bind=unix), processes are replaced by surge, start
+    before stop. Each process slot I(N) is an instance C(<name>@<N>a) or C(<name>@<N>b) on its
+    own socket C(<runtime_dir>/<N>a.sock) or C(<N>b.sock); the address that NGINX connects to,
+    C(<runtime_dir>/<N>.sock), is a symlink to the live one. The successor starts on the other
+    side, passes its gate, the symlink is renamed over to it, and only then the old process is
+    stopped (it closes its clients with 1012). No connect is refused, the host never runs fewer
+    processes than it should, and no NGINX reload is needed.
+  - Otherwise (O(bind=tcp) or O(bind=reuseport), or O(process_manager=supervisor)) a process is
+    replaced in place: stopped (it drains), started again, gated.
+  - When a process fails its gate after the release switched, the module goes back by itself
+    - C(current) and C(previous) as they were, every process already replaced replaced again
+    onto the release that ran before - and fails with a report of both.
+  - A successor left running by an interrupted rollout (two processes on one slot) is stopped
+    first: the slot keeps the process its address reaches.
+  - Must run with a Python that has C(websockets), such as the release's own virtualenv.
+author:
+  - wsfleet.deploy maintainers (!UNKNOWN)
+requirements:
+  - websockets >= 13.0 on the host, in the interpreter that runs the module.
+options:
+  name:
+    description: The app's name, as the role names its units, programs and directories.
+    type: str
+    required: true
+  base_dir:
+    description: The app's base directory, holding C(releases/), C(current) and C(previous).
+    type: path
+    required: true
+  runtime_dir:
+    description: Where the processes' unix sockets live. Default C(/run/<name>).
+    type: path
+  process_manager:
+    description: What runs the processes.
+    type: str
+    choices: [systemd, supervisor]
+    default: systemd
+  bind:
+    description: How each process listens, as the role's C(wsfleet_app_bind).
+    type: str
+    choices: [unix, tcp, reuseport]
+    default: unix
+  tcp_address:
+    description: The address the processes listen on with O(bind=tcp) or O(bind=reuseport).
+    type: str
+    default: 127.0.0.1
+  tcp_port_base:
+    description: Port of process 1 (O(bind=tcp)), or the port shared by all (O(bind=reuseport)).
+    type: int
+    default: 8001
+  processes:
+    description:
+      - How many process slots the host runs; slots beyond are stopped.
+      - Left out, the slots that run now are kept, and the module fails when none runs.
+    type: int
+  release:
+    description:
+      - Id of the release to make live (a directory under C(<base_dir>/releases), complete).
+        Every process is replaced when it differs from the live one.
+      - Left out, the live release stays.
+    type: str
+  rollback:
+    description:
+      - Make the release that was live before (C(previous)) live again. Fails when there is none.
+      - Mutually exclusive with O(release).
+    type: bool
+    default: false
+  replace:
+    description: Replace every running process even when the release does not change.
+    type: bool
+    default: false
+  group_size:
+    description: Processes replaced at once. With surge, at most this many extra processes run.
+    type: int
+    default: 1
+  health_path:
+    description: Path of the health check every process must answer with 200.
+    type: str
+    default: /healthz
+  health_retries:
+    description: How many more times the gate tries a process after a failed attempt.
+    type: int
+    default: 120
+  health_delay:
+    description: Seconds between two attempts of the gate.
+    type: float
+    default: 0.25
+  health_timeout:
+    description: Seconds each step of one attempt (connect, health check, handshake, ping) may take.
+    type: float
+    default: 5
+attributes:
+  check_mode:
+    description: Reports what it would do (RV(planned)) without doing it.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+notes:
+  - The role runs it with the release's own Python, which has C(websockets).
+seealso:
+  - module: wsfleet.deploy.app_release
+  - module: wsfleet.deploy.websocket_probe
+"""
+
+EXAMPLES = r"""
+- name: Deploy a release, replacing the processes one at a time by surge
+  wsfleet.deploy.app_rollout:
+    name: echo
+    base_dir: /srv/echo
+    processes: 4
+    release: 1.1.0-3fa2c1d9e0ab
+  vars:
+    ansible_python_interpreter: /srv/echo/releases/1.1.0-3fa2c1d9e0ab/venv/bin/python
+
+- name: Rolling restart onto the same release
+  wsfleet.deploy.app_rollout:
+    name: echo
+    base_dir: /srv/echo
+    processes: 4
+    replace: true
+  vars:
+    ansible_python_interpreter: /srv/echo/current/venv/bin/python
+"""
+
+RETURN = r"""
+outcome:
+  description:
+    - C(unchanged) (nothing to do), C(done), C(failed) (a process failed and nothing was switched
+      to go back from), C(rolled_back) (the host is back on the release it ran before), or
+      C(rollback_failed).
+  returned: always
+  type: str
+  sample: done
+mode:
+  description: How processes are replaced on this host, C(surge) or C(in_place).
+  returned: always
+  type: str
+release_before:
+  description: Id of the release live before the rollout.
+  returned: always
+  type: str
+release_after:
+  description: Id of the release live after it (what it would be, in check mode).
+  returned: always
+  type: str
+previous_after:
+  description: Id of the release C(previous) names after the rollout.
+  returned: always
+  type: str
+switched:
+  description: Whether the rollout made another release live (before any rollback).
+  returned: always
+  type: bool
+planned:
+  description: The steps the rollout planned, in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"process": 1, "action": "replace"}, {"process": 3, "action": "start"}]
+processes:
+  description:
+    - One entry per step done, in order, C(rollback) steps included.
+    - C(process), C(action) (C(replace), C(start), C(stop), C(orphan), C(check)), C(phase)
+      (C(rollout), C(rollback)), C(mode), C(old_side), C(new_side), C(connections_before),
+      C(drain_seconds), C(start_to_healthy_seconds), C(gate_passed), C(attempts), C(release)
+      (as the process's health check reports it), C(reason).
+  returned: always
+  type: list
+  elements: dict
+failure:
+  description: Why the rollout stopped, naming the process, or null.
+  returned: always
+  type: str
+rollback_failure:
+  description: Why going back failed too, or null.
+  returned: always
+  type: str
+seconds:
+  description: Wall time of the rollout on the host.
+  returned: always
+  type: float
+"""
+
+import glob
+import os
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
+    link_target_id,
+    read_release,
+    replace_symlink,
+)
+from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import (
+    DONE,
+    SIDES,
+    UNCHANGED,
+    GateResult,
+    Rollout,
+    RolloutError,
+)
+from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
+    HAS_WEBSOCKETS,
+    WEBSOCKETS_IMPORT_ERROR,
+    ProbeError,
+    check_health,
+    probe_once,
+    probe_with_retries,
+)
+
+ACTIVE_STATES = ("active", "activating", "reloading")
+WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
+
+
+def command_error(rc, out, err):
+    return ("%s %s" % (err, out)).strip() or "exit status %d" % rc
+
+
+class Addresses:
+    """Where process slot N, side S listens, as the probe reaches it."""
+
+    def __init__(self, bind, runtime_dir, tcp_address, tcp_port_base):
+        self.bind = bind
+        self.runtime_dir = runtime_dir
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(tcp_address, tcp_address)
+        self.host = "[%s]" % host if ":" in host and not host.startswith("[") else host
+        self.tcp_port_base = tcp_port_base
+
+    def socket(self, slot, side):
+        return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side))
+
+    def slot_link(self, slot):
+        return os.path.join(self.runtime_dir, "%d.sock" % slot)
+
+    def probe_target(self, slot, side):
+        """(url, unix_socket) of one process."""
+        if self.bind == "unix":
+            return "ws://localhost/", self.socket(slot, side)
+        port = self.tcp_port_base + (slot - 1 if self.bind == "tcp" else 0)
+        return "ws://%s:%d/" % (self.host, port), None
+
+
+class SystemdManager:
+    """Processes as instances <name>@<slot><side>.service of the role's template unit."""
+
+    def __init__(self, module, name, addresses):
+        self.module = module
+        self.name = name
+        self.addresses = addresses
+        self.can_surge = addresses.bind == "unix"
+        self.pattern = re.compile(r"^%s@(\d+)([ab])\.service$" % re.escape(name))
+        self.tmpfiles = "/etc/tmpfiles.d/%s-slots.conf" % name
+        self._orphans = []
+
+    def unit(self, slot, side):
+        return "%s@%d%s.service" % (self.name, slot, side)
+
+    def _systemctl(self, *args):
+        rc, out, err = self.module.run_command(["systemctl"] + list(args))
+        if rc != 0:
+            raise RolloutError(command_error(rc, out, err))
+        return out
+
+    def running(self):
+        self._orphans = []
+        out = self._systemctl(
+            "list-units", "--all", "--plain", "--no-legend", "--type=service", "%s@*" % self.name
+        )
+        sides = {}
+        for line in out.splitlines():
+            fields = line.split()
+            match = self.pattern.match(fields[0]) if fields else None
+            if match and len(fields) >= 3 and fields[2] in ACTIVE_STATES:
+                sides.setdefault(int(match.group(1)), []).append(match.group(2))
+        live = {}
+        for slot, active in sides.items():
+            live[slot] = self._live_side(slot, sorted(active))
+            self._orphans.extend((slot, side) for side in active if side != live[slot])
+        return live
+
+    def _live_side(self, slot, active):
+        """Of two processes on one slot (an interrupted surge), the one its address reaches."""
+        if len(active) == 1:
+            return active[0]
+        target = link_target_id(self.addresses.slot_link(slot)) or ""
+        reached = [side for side in active if target == "%d%s.sock" % (slot, side)]
+        return reached[0] if reached else active[0]
+
+    def orphans(self):
+        return list(self._orphans)
+
+    def start(self, slot, side):
+        unit = self.unit(slot, side)
+        try:
+            self._systemctl("start", unit)
+        except RolloutError:
+            # A unit that hit its start limit stays failed until reset: clear it, try once more.
+            self.module.run_command(["systemctl", "reset-failed", unit])
+            self._systemctl("start", unit)
+
+    def stop(self, slot, side):
+        self._systemctl("stop", self.unit(slot, side))
+
+    def point(self, slot, side):
+        if self.can_surge:
+            replace_symlink(self.addresses.slot_link(slot), "%d%s.sock" % (slot, side))
+
+    def forget(self, slot):
+        if self.can_surge and os.path.islink(self.addresses.slot_link(slot)):
+            os.unlink(self.addresses.slot_link(slot))
+
+    def commit(self, live):
+        """What starts at boot: the live side of each slot enabled, the other units disabled;
+        with unix sockets, the slot links made again at boot by systemd-tmpfiles."""
+        changed = False
+        wanted = set(self.unit(slot, side) for slot, side in live.items())
+        enabled = set(
+            os.path.basename(path)
+            for path in glob.glob(os.path.join(WANTS_DIR, "%s@*.service" % self.name))
+        )
+        if wanted - enabled:
+            self._systemctl("enable", *sorted(wanted - enabled))
+            changed = True
+        if enabled - wanted:
+            self._systemctl("disable", *sorted(enabled - wanted))
+            changed = True
+        if self.can_surge:
+            for slot, side in live.items():
+                target = "%d%s.sock" % (slot, side)
+                if link_target_id(self.addresses.slot_link(slot)) != target:
+                    self.point(slot, side)
+                    changed = True
+            changed = self._write_tmpfiles(live) or changed
+        return changed
+
+    def _write_tmpfiles(self, live):
+        lines = [
+            "# Written by wsfleet.deploy (app_rollout): where each process slot of %s points."
+            % self.name,
+            "# NGINX connects to <slot>.sock; it names the socket of the live process.",
+        ]
+        try:
+            folder = os.stat(self.addresses.runtime_dir)
+            lines.append(
+                "d %s %04o %d %d -"
+                % (
+                    self.addresses.runtime_dir,
+                    folder.st_mode & 0o7777,
+                    folder.st_uid,
+                    folder.st_gid,
+                )
+            )
+        except OSError:
+            pass
+        for slot in sorted(live):
+            lines.append(
+                "L+ %s - - - - %d%s.sock" % (self.addresses.slot_link(slot), slot, live[slot])
+            )
+        content = "\n".join(lines) + "\n"
+        try:
+            with open(self.tmpfiles) as handle:
+                if handle.read() == content:
+                    return False
+        except (IOError, OSError):
+            pass
+        temporary = self.tmpfiles + ".tmp"
+        with open(temporary, "w") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o644)
+        os.rename(temporary, self.tmpfiles)
+        return True
+
+
+class SupervisorManager:
+    """Processes as supervisor programs <name>_NN; replaced in place (see the README)."""
+
+    can_surge = False
+
+    def __init__(self, module, name):
+        self.module = module
+        self.name = name
+        self.pattern = re.compile(r"^%s_(\d+)$" % re.escape(name))
+
+    def program(self, slot):
+        return "%s_%02d" % (self.name, slot)
+
+    def _supervisorctl(self, *args):
+        rc, out, err = self.module.run_command(["supervisorctl"] + list(args))
+        # supervisorctl reports a program that did not start in its output, not its status.
+        if rc != 0 or "ERROR" in out:
+            raise RolloutError(command_error(rc, out, err))
+        return out
+
+    def running(self):
+        # status exits 3 when some program is not running: that is an answer, not a failure.
+        rc, out, err = self.module.run_command(["supervisorctl", "status"])
+        if rc not in (0, 3):
+            raise RolloutError(command_error(rc, out, err))
+        live = {}
+        for line in out.splitlines():
+            fields = line.split()
+            match = self.pattern.match(fields[0]) if fields else None
+            if match and len(fields) >= 2 and fields[1] in ("RUNNING", "STARTING"):
+                live[int(match.group(1))] = SIDES[0]
+        return live
+
+    def orphans(self):
+        return []
+
+    def start(self, slot, side):
+        self._supervisorctl("start", self.program(slot))
+
+    def stop(self, slot, side):
+        self._supervisorctl("stop", self.program(slot))
+
+    def point(self, slot, side):
+        pass
+
+    def forget(self, slot):
+        pass
+
+    def commit(self, live):
+        # The programs' config (autostart) is the role's: nothing to record here.
+        return False
+
+
+class Probe:
+    """The health gate and the connection count, on each process's own address."""
+
+    def __init__(self, addresses, params, sleep=time.sleep):
+        self.addresses = addresses
+        self.path = params["health_path"]
+        self.retries = params["health_retries"]
+        self.delay = params["health_delay"]
+        self.timeout = params["health_timeout"]
+        self.sleep = sleep
+
+    def connections(self, slot, side):
+        url, unix_socket = self.addresses.probe_target(slot, side)
+        try:
+            health = check_health(url, self.path, unix_socket, timeout=self.timeout)[1]
+        except ProbeError:
+            return None
+        return health.get("connections") if isinstance(health, dict) else None
+
+    def gate(self, slot, side):
+        url, unix_socket = self.addresses.probe_target(slot, side)
+        result, errors, attempts = probe_with_retries(
+            lambda: probe_once(
+                url, unix_socket, ping=True, timeout=self.timeout, health_path=self.path
+            ),
+            retries=self.retries,
+            delay=self.delay,
+            sleep=self.sleep,
+        )
+        if result is None:
+            return GateResult(False, attempts, errors[-1] if errors else "unknown")
+        health = result.get("health")
+        release = health.get("release") if isinstance(health, dict) else None
+        return GateResult(True, attempts, release=release)
+
+
+class ReleaseLinks:
+    """current and previous under the app's base directory."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.releases_dir = os.path.join(base_dir, "releases")
+
+    def _link(self, name):
+        return os.path.join(self.base_dir, name)
+
+    def current(self):
+        return link_target_id(self._link("current"))
+
+    def previous(self):
+        return link_target_id(self._link("previous"))
+
+    def switch(self, release):
+        current = self.current()
+        if current == release:
+            return False
+        if current:
+            replace_symlink(self._link("previous"), os.path.join(self.releases_dir, current))
+        replace_symlink(self._link("current"), os.path.join(self.releases_dir, release))
+        return True
+
+    def restore(self, current, previous):
+        for name, release in (("current", current), ("previous", previous)):
+            if release:
+                replace_symlink(self._link(name), os.path.join(self.releases_dir, release))
+            elif os.path.islink(self._link(name)):
+                os.unlink(self._link(name))
+
+
+def target_release(module, links):
+    """The release to make live, checked before anything changes; None keeps the live one."""
+    params = module.params
+    release = links.previous() if params["rollback"] else params["release"]
+    if params["rollback"] and not release:
+        module.fail_json(msg="%s has no previous release to roll back to" % links.base_dir)
+    if release is None:
+        return None
+    if not release or "/" in release or release.startswith("."):
+        module.fail_json(msg="release must be a release id (a directory name), not %r" % release)
+    if release != links.current() and not read_release(links.releases_dir, release)["complete"]:
+        if module.check_mode:
+            module.warn("release %s is not installed yet (check mode)" % release)
+        else:
+            module.fail_json(
+                msg="release %s is not installed completely in %s" % (release, links.releases_dir)
+            )
+    return release
+
+
+def failure_message(report):
+    if report["outcome"] == "rolled_back":
+        return "back on %s and serving: %s" % (report["release_after"], report["failure"])
+    if report["outcome"] == "rollback_failed":
+        return "%s; going back to %s failed too: %s" % (
+            report["failure"],
+            report["release_before"],
+            report["rollback_failure"],
+        )
+    return report["failure"]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            base_dir=dict(type="path", required=True),
+            runtime_dir=dict(type="path"),
+            process_manager=dict(type="str", choices=["systemd", "supervisor"], default="systemd"),
+            bind=dict(type="str", choices=["unix", "tcp", "reuseport"], default="unix"),
+            tcp_address=dict(type="str", default="127.0.0.1"),
+            tcp_port_base=dict(type="int", default=8001),
+            processes=dict(type="int"),
+            release=dict(type="str"),
+            rollback=dict(type="bool", default=False),
+            replace=dict(type="bool", default=False),
+            group_size=dict(type="int", default=1),
+            health_path=dict(type="str", default="/healthz"),
+            health_retries=dict(type="int", default=120),
+            health_delay=dict(type="float", default=0.25),
+            health_timeout=dict(type="float", default=5.0),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_WEBSOCKETS:
+        module.fail_json(msg=missing_required_lib("websockets"), exception=WEBSOCKETS_IMPORT_ERROR)
+    params = module.params
+    if params["rollback"] and params["release"]:
+        module.fail_json(msg="release and rollback are mutually exclusive")
+    if (params["processes"] is not None and params["processes"] < 1) or params["group_size"] < 1:
+        module.fail_json(msg="processes and group_size must be at least 1")
+    addresses = Addresses(
+        params["bind"],
+        params["runtime_dir"] or "/run/%s" % params["name"],
+        params["tcp_address"],
+        params["tcp_port_base"],
+    )
+    if params["process_manager"] == "systemd":
+        manager = SystemdManager(module, params["name"], addresses)
+    else:
+        manager = SupervisorManager(module, params["name"])
+    links = ReleaseLinks(params["base_dir"])
+    release = target_release(module, links)
+    rollout = Rollout(
+        manager,
+        Probe(addresses, params),
+        links,
+        time.monotonic,
+        wanted=range(1, params["processes"] + 1) if params["processes"] else None,
+        release=release,
+        replace=params["replace"],
+        group_size=params["group_size"],
+        check_mode=module.check_mode,
+        label=params["name"],
+    )
+    try:
+        report = rollout.run()
+    except RolloutError as exc:
+        # Only reading what runs can fail outside a step: nothing changed yet.
+        module.fail_json(msg="could not read what runs on the host: %s" % exc)
+    report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False)
+    if params["processes"] is None and not report["planned"] and not report["processes"]:
+        module.fail_json(
+            msg="no process of %s runs here: deploy it with site.yml first" % params["name"],
+            **report,
+        )
+    if report["outcome"] in (DONE, UNCHANGED):
+        module.exit_json(**report)
+    module.fail_json(msg=failure_message(report), **report)
+
+
+if __name__ == "__main__":
+    main()
