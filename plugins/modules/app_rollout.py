@@ -279,7 +279,7 @@ class SystemdManager:
         return "%s@%d%s.service" % (self.name, slot, side)
 
     def _systemctl(self, *args):
-        rc, out, err = self.module.run_command(["systemctl"] + list(args))
+        rc, out, err = self.module.run_command(["systemctl", *args])
         if rc != 0:
             raise RolloutError(command_error(rc, out, err))
         return out
@@ -408,7 +408,7 @@ class SupervisorManager:
         return "%s_%02d" % (self.name, slot)
 
     def _supervisorctl(self, *args):
-        rc, out, err = self.module.run_command(["supervisorctl"] + list(args))
+        rc, out, err = self.module.run_command(["supervisorctl", *args])
         # supervisorctl reports a program that did not start in its output, not its status.
         if rc != 0 or "ERROR" in out:
             raise RolloutError(command_error(rc, out, err))
