@@ -3,6 +3,7 @@ scripts that run inside its virtualenv on a host."""
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,32 @@ with unix_connect(sys.argv[1], uri="ws://localhost/", open_timeout=5) as websock
     websocket.send("ping through " + sys.argv[1])
     print(websocket.recv(timeout=5))
 """
+
+
+# A process's systemd unit: slot N runs as <app>@Na or <app>@Nb (the other side is a surge
+# successor for a moment during a rollout).
+UNIT = re.compile(rf"^({APP}@(\d+)[ab])\.service$")
+
+
+def live_units(host):
+    """The unit serving each process slot now, {slot: "echo@1b"}, from systemd's active units."""
+    listing = host.check_output(
+        f"systemctl list-units --state=active --no-legend --plain '{APP}@*.service'"
+    )
+    units = {}
+    for line in listing.splitlines():
+        match = UNIT.match(line.split()[0]) if line.split() else None
+        if match:
+            units[int(match.group(2))] = match.group(1)
+    return units
+
+
+def main_pid(host, slot):
+    """Main PID of the process serving a slot; 0 while none does."""
+    unit = live_units(host).get(slot)
+    if unit is None:
+        return 0
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
 
 
 def hosts_of(group):

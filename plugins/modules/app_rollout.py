@@ -347,14 +347,27 @@ class SystemdManager:
         if enabled - wanted:
             self._systemctl("disable", *sorted(enabled - wanted))
             changed = True
-        if self.can_surge:
-            for slot, side in live.items():
-                target = "%d%s.sock" % (slot, side)
-                if link_target_id(self.addresses.slot_link(slot)) != target:
-                    self.point(slot, side)
-                    changed = True
-            changed = self._write_tmpfiles(live) or changed
+        if not self.can_surge:
+            return self._drop_slot_links() or changed
+        for slot, side in live.items():
+            target = "%d%s.sock" % (slot, side)
+            if link_target_id(self.addresses.slot_link(slot)) != target:
+                self.point(slot, side)
+                changed = True
+        changed = self._write_tmpfiles(live) or changed
         return changed
+
+    def _drop_slot_links(self):
+        """Slot links left from unix sockets, once the processes listen on TCP."""
+        paths = [self.tmpfiles] if os.path.exists(self.tmpfiles) else []
+        paths += [
+            path
+            for path in glob.glob(os.path.join(self.addresses.runtime_dir, "*.sock"))
+            if os.path.islink(path)
+        ]
+        for path in paths:
+            os.unlink(path)
+        return bool(paths)
 
     def _write_tmpfiles(self, live):
         lines = [

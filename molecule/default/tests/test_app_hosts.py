@@ -12,6 +12,7 @@ from fleet_checks import (
     VENV_PYTHON,
     WEBSOCKET_OVER_UNIX_SOCKET,
     hosts_of,
+    live_units,
 )
 
 testinfra_hosts = hosts_of("app")
@@ -51,11 +52,14 @@ def test_environment_file_is_readable_by_the_app_group_only(host):
 
 def test_one_running_enabled_unit_per_process(host, process_count):
     assert host.file(f"/etc/systemd/system/{APP}@.service").is_file
-    for index in range(1, process_count + 1):
-        service = host.service(f"{APP}@{index}")
-        assert service.is_running
-        assert service.is_enabled
-    assert not host.service(f"{APP}@{process_count + 1}").is_running
+    units = live_units(host)
+    # One side of each slot runs and starts at boot; the other neither.
+    assert sorted(units) == list(range(1, process_count + 1))
+    for unit in units.values():
+        assert host.service(unit).is_enabled
+        other = unit[:-1] + ("b" if unit.endswith("a") else "a")
+        assert not host.service(other).is_running
+        assert not host.service(other).is_enabled
 
 
 def test_exactly_n_server_processes_run_as_the_app_user(host, process_count):
@@ -71,12 +75,25 @@ def sockets(host, process_count):
 
 
 def test_each_process_listens_on_its_own_socket(host, sockets):
-    for path in sockets:
-        socket_file = host.file(path)
+    units = live_units(host)
+    for slot, path in enumerate(sockets, start=1):
+        # NGINX connects to the slot's path, a link to the live process's own socket.
+        link = host.file(path)
+        assert link.is_symlink
+        assert link.linked_to == f"{RUNTIME_DIR}/{units[slot].split('@')[1]}.sock"
+        socket_file = host.file(link.linked_to)
         assert socket_file.is_socket
         assert socket_file.user == APP
         assert socket_file.group == APP
         assert socket_file.mode & 0o007 == 0, "other users must not reach the socket"
+
+
+def test_the_slot_links_come_back_at_boot(host, sockets):
+    """systemd-tmpfiles makes /run again at boot: its config names every live socket."""
+    config = host.file(f"/etc/tmpfiles.d/{APP}-slots.conf").content_string
+    for path in sockets:
+        target = host.file(path).linked_to.split("/")[-1]
+        assert f"L+ {path} - - - - {target}" in config
 
 
 def test_each_socket_answers_healthz(host, sockets, process_count):

@@ -22,6 +22,8 @@ from fleet_checks import (
     example_app_at_version,
     healthz,
     hosts_of,
+    live_units,
+    main_pid,
 )
 from playbook_runner import INVENTORY, ansible_playbook, run_ok
 
@@ -40,16 +42,8 @@ def previous_release(host):
     return host.file(f"{BASE_DIR}/previous").linked_to.split("/")[-1]
 
 
-def main_pid(host, index):
-    return int(host.check_output(f"systemctl show -p MainPID --value {APP}@{index}"))
-
-
 def running_instances(host):
-    units = host.check_output(
-        f"systemctl list-units --state=active --no-legend --plain '{APP}@*.service'"
-    )
-    unit_names = (line.split()[0] for line in units.splitlines())
-    return sorted(int(re.match(rf"{APP}@(\d+)\.service", name).group(1)) for name in unit_names)
+    return sorted(live_units(host))
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +79,15 @@ def test_a_killed_process_comes_back():
 
 def test_every_process_is_sandboxed_with_an_ok_exposure_score():
     for host in app_hosts():
-        report = host.check_output(f"systemd-analyze security --no-pager {APP}@1.service")
+        unit = live_units(host)[1]
+        report = host.check_output(f"systemd-analyze security --no-pager {unit}.service")
         score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", report).group(1))
         assert score <= 2.0, report
 
 
 def test_open_file_limit_follows_the_connection_target():
     for host in app_hosts():
-        limit = host.check_output(f"systemctl show -p LimitNOFILE --value {APP}@1")
+        limit = host.check_output(f"systemctl show -p LimitNOFILE --value {live_units(host)[1]}")
         assert int(limit) == 10000 + 1024
 
 
@@ -155,8 +150,9 @@ def test_scaling_down_stops_only_the_surplus(app_versions):
         assert running_instances(host) == [1]
         assert main_pid(host, 1) == before[host.backend.host]
         for index in (2, 3):
-            assert not host.service(f"{APP}@{index}").is_enabled
-            assert not host.file(f"{CONFIG_DIR}/instances/{index}.env").exists
+            for side in "ab":
+                assert not host.service(f"{APP}@{index}{side}").is_enabled
+                assert not host.file(f"{CONFIG_DIR}/instances/{index}{side}.env").exists
         assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 1
 
 
