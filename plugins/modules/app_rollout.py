@@ -18,7 +18,7 @@ description:
     (the C(current) and C(previous) links under O(base_dir)) when it differs, then replaces
     every process a group at a time, starts missing ones and stops surplus ones.
   - Every process that starts must pass its health gate before the rollout goes on, on its
-    own socket or port: C(GET) O(health_path) answering 200, then a WebSocket handshake with
+    own socket or port, C(GET) O(health_path) answering 200, then a WebSocket handshake with
     a ping.
   - With O(process_manager=systemd) and O(bind=unix), processes are replaced by surge, start
     before stop. Each process slot I(N) is an instance C(<name>@<N>a) or C(<name>@<N>b) on its
@@ -28,12 +28,12 @@ description:
     stopped (it closes its clients with 1012). No connect is refused, the host never runs fewer
     processes than it should, and no NGINX reload is needed.
   - Otherwise (O(bind=tcp) or O(bind=reuseport), or O(process_manager=supervisor)) a process is
-    replaced in place: stopped (it drains), started again, gated.
-  - When a process fails its gate after the release switched, the module goes back by itself
-    - C(current) and C(previous) as they were, every process already replaced replaced again
-    onto the release that ran before - and fails with a report of both.
+    replaced in place; it is stopped (it drains), started again and gated.
+  - When a process fails its gate after the release switched, the module goes back by itself,
+    with C(current) and C(previous) as they were and every process already replaced replaced
+    again onto the release that ran before, and fails with a report of both.
   - A successor left running by an interrupted rollout (two processes on one slot) is stopped
-    first: the slot keeps the process its address reaches.
+    first; the slot keeps the process its address reaches.
   - Must run with a Python that has C(websockets), such as the release's own virtualenv.
 author:
   - wsfleet.deploy maintainers (!UNKNOWN)

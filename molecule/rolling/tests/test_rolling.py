@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -133,6 +134,16 @@ def open_connections(name):
     ]
 
 
+def connections_once_everyone_is_back(deadline_seconds=30):
+    """Open connections of every process, read once every client has reconnected."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        held = [count for name in APPS for count in open_connections(name)]
+        if sum(held) >= CLIENTS or time.monotonic() > deadline:
+            return held
+        time.sleep(0.5)
+
+
 def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
     before = {name: process_pids(name) for name in APPS}
     with live_clients() as reports:
@@ -143,7 +154,7 @@ def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
         )
         # Surge replacement: every process's clients went to its successor, so each process
         # still holds about its share (a plain restart left one process with everything).
-        held = [count for name in APPS for count in open_connections(name)]
+        held = connections_once_everyone_is_back()
     assert_nothing_dropped(reports[0])
     report = reports[0]
     assert report.server_closes.total() <= CLIENTS * MAX_CLOSES_PER_CLIENT, report.summary()
