@@ -15,6 +15,10 @@ README.md is kept when the report is written again.
 
 Units: the latency section of the results is in milliseconds, a load report
 (bench/wsload.py) in seconds; the report shows both in milliseconds.
+
+The figures (closes per client, balance, overhead against the floor, where the time goes) are
+computed here from the raw results by results_figures(), which bench/run.py also stores in
+results.json under "figures"; the report always computes them afresh.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 NOT_MEASURED = "not measured"
@@ -39,6 +43,13 @@ TARGET_CLIENTS = 2000
 TARGET_RATE = 1.0
 TARGET_RESTART_RATIO = 1.25
 TARGET_EDGE_CONNECTIONS = 4000
+# Under load: server closes per client, max / mean open connections per process after the
+# rollout, orchestration overhead per process restart, and wall time over its floor.
+TARGET_CLOSES_PER_CLIENT = 1.05
+TARGET_BALANCE = 1.25
+TARGET_OVERHEAD_PER_RESTART = 0.15
+TARGET_UNDER_LOAD_RATIO = 3.0
+REPLACE = "replace"
 ANALYSIS_START = "<!-- analysis -->"
 ANALYSIS_END = "<!-- /analysis -->"
 ANALYSIS_PLACEHOLDER = "(to be written)"
@@ -50,6 +61,12 @@ LATENCY_PLOT = "latency.png"
 UNDER_LOAD_RUNS = (
     ("rolling_restart_under_load", "Rolling restart under load", "connections_per_process.png"),
     ("deploy_under_load", "Deploy under load", "connections_per_process_deploy.png"),
+)
+# Results key under baselines_under_load, column title, plot of the open connections.
+BASELINE_RUNS = (
+    ("surge_by_hand", "surge by hand (floor, no Ansible)", "connections_surge_by_hand.png"),
+    ("restart_all_at_once", "all restarted at once", "connections_all_at_once.png"),
+    ("restart_one_by_one", "one at a time, no gate", "connections_one_by_one.png"),
 )
 RESTART_MODES = {"pipelining": "with pipelining", "no_pipelining": "without pipelining"}
 LATENCY_PATHS = {
@@ -172,6 +189,150 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> lis
 def plot_link(alt: str, filename: str, plots: set[str]) -> list[str]:
     """A Markdown image with a relative path, or nothing when the plot wasn't drawn."""
     return [f"![{alt}]({filename})", ""] if filename in plots else []
+
+
+# -- figures -------------------------------------------------------------------
+
+
+def ratio_of(value: Any, base: Any) -> float | None:
+    """value / base; None when either is missing or base is not positive."""
+    if is_number(value) and is_number(base) and base > 0:
+        return value / base
+    return None
+
+
+def difference(value: Any, minus: Any) -> float | None:
+    return value - minus if is_number(value) and is_number(minus) else None
+
+
+def closes_per_client(run: Mapping[str, Any]) -> float | None:
+    """Server closes (every close code, 1006 included) per client of the load."""
+    closes = dig(run, "load", "server_closes")
+    if not isinstance(closes, Mapping):
+        return None
+    return ratio_of(sum(count for count in closes.values() if is_number(count)), run.get("clients"))
+
+
+def snapshot_counts(snapshot: Any) -> list[float]:
+    """Open connections of the answering processes in a balance snapshot."""
+    counts = dig(snapshot, "connections")
+    if not isinstance(counts, Mapping):
+        return []
+    return [count for count in numbers(list(counts.values())) if count >= 0]
+
+
+def balance(snapshot: Any) -> float | None:
+    """Max over mean of the open connections per process."""
+    counts = snapshot_counts(snapshot)
+    return ratio_of(max(counts), sum(counts) / len(counts)) if counts else None
+
+
+def run_steps(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    steps = run.get("steps")
+    return [step for step in steps if isinstance(step, dict)] if isinstance(steps, list) else []
+
+
+def replace_steps(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The process replacements of a rollout (a step without an action is one: older results)."""
+    return [step for step in run_steps(run) if step.get("action", REPLACE) == REPLACE]
+
+
+def process_restarts(run: Mapping[str, Any]) -> int | None:
+    return len(replace_steps(run)) if isinstance(run.get("steps"), list) else None
+
+
+def batch_count(run: Mapping[str, Any]) -> int | None:
+    batches = run.get("batches")
+    return len(batches) if isinstance(batches, list) and batches else None
+
+
+def module_seconds(run: Mapping[str, Any]) -> float | None:
+    """The module's time on the critical path: the slowest host of each batch, summed."""
+    batches, reports = run.get("batches"), section(run, "hosts")
+    if not isinstance(batches, list) or not batches:
+        return None
+    total = 0.0
+    for batch in batches:
+        seconds = numbers([dig(reports, host, "seconds") for host in batch or []])
+        if not seconds:
+            return None
+        total += max(seconds)
+    return total
+
+
+def step_seconds(steps: Iterable[Mapping[str, Any]], *keys: str) -> float | None:
+    """The sum of some timings over steps; None when no step has them."""
+    values = [step.get(key) for step in steps for key in keys]
+    found = numbers(values)
+    return sum(found) if found else None
+
+
+def mean_of(steps: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    found = numbers([step.get(key) for step in steps])
+    return sum(found) / len(found) if found else None
+
+
+def rollout_figures(run: Mapping[str, Any], floor: Any) -> dict[str, Any]:
+    """Wall time against the floor, per process restart and per host batch, and where it went."""
+    wall = run.get("wall_seconds")
+    restarts, batches = process_restarts(run), batch_count(run)
+    overhead, module = difference(wall, floor), module_seconds(run)
+    return {
+        "wall_seconds": wall,
+        "floor_seconds": floor if is_number(floor) else None,
+        "ratio": ratio_of(wall, floor),
+        "process_restarts": restarts,
+        "batches": batches,
+        "overhead_per_restart_seconds": ratio_of(overhead, restarts),
+        "overhead_per_batch_seconds": ratio_of(overhead, batches),
+        "wall_per_restart_seconds": ratio_of(wall, restarts),
+        "wall_per_batch_seconds": ratio_of(wall, batches),
+        "module_seconds": module,
+        "process_step_seconds": step_seconds(
+            replace_steps(run), "start_to_healthy_seconds", "drain_seconds"
+        ),
+        "ansible_seconds": difference(wall, module),
+    }
+
+
+def load_figures(run: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "wall_seconds": run.get("wall_seconds"),
+        "closes_per_client": closes_per_client(run),
+        "balance_before": balance(run.get("balance_before")),
+        "balance_after": balance(run.get("balance_after")),
+    }
+
+
+def under_load_floor(results: Mapping[str, Any]) -> float | None:
+    """The floor under the same load when measured (the surge by hand), else without load."""
+    for keys in (("baselines_under_load", "surge_by_hand"), ("ansible",)):
+        floor = dig(results, *keys, "floor_seconds")
+        if is_number(floor):
+            return floor
+    return None
+
+
+def results_figures(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every figure the report judges, by run; runs not measured are left out."""
+    figures = {}
+    for mode in RESTART_MODES:
+        run = section(results, "ansible", "rolling_restart", mode)
+        if run:
+            figures[f"rolling_restart_{mode}"] = rollout_figures(run, run.get("floor_seconds"))
+    floor = under_load_floor(results)
+    for key, _, _ in UNDER_LOAD_RUNS:
+        run = section(results, key)
+        if run:
+            figures[key] = {**rollout_figures(run, floor), **load_figures(run)}
+    for key, _, _ in BASELINE_RUNS:
+        run = section(results, "baselines_under_load", key)
+        if run:
+            figures[f"{key}_under_load"] = load_figures(run)
+    large = section(results, "large_fleet", "rolling_restart")
+    if large:
+        figures["large_fleet_rolling_restart"] = rollout_figures(large, large.get("floor_seconds"))
+    return figures
 
 
 # -- the header ----------------------------------------------------------------
@@ -331,12 +492,95 @@ def memory_status(memory: Mapping[str, Any]) -> str:
     return NOT_MEASURED if memory_measured(memory) == NOT_MEASURED else "reported"
 
 
-def targets_lines(results: Mapping[str, Any]) -> list[str]:
+def at_most_status(value: float | None, target: float) -> str:
+    if value is None:
+        return NOT_MEASURED
+    return "met" if value <= target else f"missed by {fmt_percent(value / target - 1)}"
+
+
+def closes_measured(run: Mapping[str, Any], figures: Mapping[str, Any]) -> str:
+    value = figures.get("closes_per_client")
+    if value is None:
+        return NOT_MEASURED
+    closes = sum(numbers(list(section(run, "load", "server_closes").values())))
+    return f"{value:.2f} ({fmt(int(closes))} server closes, {fmt(run.get('clients'))} clients)"
+
+
+def balance_measured(snapshot: Any) -> str:
+    value, counts = balance(snapshot), snapshot_counts(snapshot)
+    if value is None:
+        return NOT_MEASURED
+    mean = sum(counts) / len(counts)
+    return f"{value:.2f} (max {max(counts):,.0f}, mean {mean:,.0f}, {len(counts)} processes)"
+
+
+def overhead_measured(figures: Mapping[str, Any]) -> str:
+    value = figures.get("overhead_per_restart_seconds")
+    if value is None:
+        return NOT_MEASURED
+    return (
+        f"{value:.2f} s (({fmt(figures.get('wall_seconds'), 1, 's')} wall - "
+        f"{fmt(figures.get('floor_seconds'), 1, 's')} floor) / "
+        f"{fmt(figures.get('process_restarts'))} process restarts)"
+    )
+
+
+def ratio_measured(figures: Mapping[str, Any]) -> str:
+    value = figures.get("ratio")
+    if value is None:
+        return NOT_MEASURED
+    return (
+        f"{value:.2f} x ({fmt(figures.get('wall_seconds'), 1, 's')} wall, "
+        f"{fmt(figures.get('floor_seconds'), 1, 's')} floor)"
+    )
+
+
+def under_load_target_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Closes per client and balance of both runs under load; overhead and ratio of the
+    rolling restart (the deploy's wall time also holds its build)."""
+    figures = results_figures(results)
+    rows = []
+    for key, title, _ in UNDER_LOAD_RUNS:
+        run, found = section(results, key), figures.get(key, {})
+        rows += [
+            (
+                f"{title.lower()}: ≤ {TARGET_CLOSES_PER_CLIENT:g} server closes per client",
+                closes_measured(run, found),
+                at_most_status(found.get("closes_per_client"), TARGET_CLOSES_PER_CLIENT),
+            ),
+            (
+                f"{title.lower()}: balance after ≤ {TARGET_BALANCE:g} "
+                "(max / mean open connections per process)",
+                balance_measured(run.get("balance_after")),
+                at_most_status(found.get("balance_after"), TARGET_BALANCE),
+            ),
+        ]
+    rolling = figures.get(UNDER_LOAD_RUNS[0][0], {})
+    return [
+        *rows,
+        (
+            f"rolling restart under load: orchestration overhead ≤ "
+            f"{TARGET_OVERHEAD_PER_RESTART:g} s per process restart",
+            overhead_measured(rolling),
+            at_most_status(
+                rolling.get("overhead_per_restart_seconds"), TARGET_OVERHEAD_PER_RESTART
+            ),
+        ),
+        (
+            f"rolling restart under load: wall time ≤ {TARGET_UNDER_LOAD_RATIO:g} x its floor",
+            ratio_measured(rolling),
+            at_most_status(rolling.get("ratio"), TARGET_UNDER_LOAD_RATIO),
+        ),
+    ]
+
+
+def target_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Every target: what it is, what was measured, met or missed."""
     rolling = section(results, "rolling_restart_under_load")
     pipelining = section(results, "ansible", "rolling_restart", "pipelining")
     edge = section(results, "capacity", "edge")
     memory = section(results, "capacity", "memory")
-    rows = [
+    return [
         (
             f"rolling restart under {fmt(TARGET_CLIENTS)} clients at {TARGET_RATE:g} msg/s: "
             "0 failed handshakes, 0 abnormal closures (1006), 0 lost messages",
@@ -359,7 +603,12 @@ def targets_lines(results: Mapping[str, Any]) -> list[str]:
             memory_measured(memory),
             memory_status(memory),
         ),
+        *under_load_target_rows(results),
     ]
+
+
+def targets_lines(results: Mapping[str, Any]) -> list[str]:
+    rows = target_rows(results)
     return ["## Targets", "", *markdown_table(("target", "measured", "met?"), rows), ""]
 
 
@@ -376,10 +625,89 @@ def existing_analysis(readme: Path) -> str | None:
     return match.group(1)
 
 
-def analysis_lines(analysis: str | None) -> list[str]:
+def targets_summary(rows: Sequence[tuple[str, str, str]]) -> str:
+    met = [row for row in rows if row[2].startswith("met") or row[2] == "reported"]
+    missed = [f"{target} ({status})" for target, _, status in rows if status.startswith("missed")]
+    unmeasured = [row for row in rows if row[2] == NOT_MEASURED]
+    text = f"Targets met: {len(met)} of {len(rows)}"
+    if missed:
+        text += ". Missed: " + "; ".join(missed)
+    if unmeasured:
+        text += f". Not measured: {len(unmeasured)}"
+    return text + "."
+
+
+def time_breakdown(label: str, figures: Mapping[str, Any]) -> str | None:
+    """Where the wall time of one rollout went: the module on the hosts, and Ansible."""
+    wall, module = figures.get("wall_seconds"), figures.get("module_seconds")
+    ansible, batches = figures.get("ansible_seconds"), figures.get("batches")
+    if not is_number(wall) or module is None or ansible is None:
+        return None
+    text = (
+        f"{label}: {wall:.1f} s wall over {fmt(batches)} host batches and "
+        f"{fmt(figures.get('process_restarts'))} process restarts. The app_rollout module "
+        f"ran {module:.1f} s of it on the hosts (the slowest host of each batch)"
+    )
+    steps, floor = figures.get("process_step_seconds"), figures.get("floor_seconds")
+    if steps is not None:
+        text += (
+            f"; its processes' start-to-healthy and drain steps add up to {steps:.1f} s over "
+            f"all hosts, against a floor of {fmt(floor, 1, 's')}"
+        )
+    return (
+        text + f". The other {ansible:.1f} s ({fmt_percent(ansible / wall)} of the wall) are "
+        f"Ansible's per-task and per-batch cost: {fmt(ratio_of(ansible, batches), 1, 's')} "
+        "per host batch."
+    )
+
+
+def per_process_comparison(results: Mapping[str, Any]) -> str | None:
+    """The module's own timings of a process against the floor's, without load."""
+    steps = replace_steps(section(results, "ansible", "rolling_restart", "pipelining"))
+    floor_steps = dig(results, "ansible", "floor_steps")
+    floor_steps = (
+        [s for s in floor_steps if isinstance(s, dict)] if isinstance(floor_steps, list) else []
+    )
+    if not steps or not floor_steps:
+        return None
+    means = {
+        key: (mean_of(steps, key), mean_of(floor_steps, key))
+        for key in ("start_to_healthy_seconds", "drain_seconds")
+    }
+    start, drain = means["start_to_healthy_seconds"], means["drain_seconds"]
+    return (
+        f"Per process without load, the module's start to healthy (its gate included) "
+        f"averages {fmt(start[0], 2, 's')} against the floor's {fmt(start[1], 2, 's')}, "
+        f"its drain {fmt(drain[0], 2, 's')} against {fmt(drain[1], 2, 's')}."
+    )
+
+
+def generated_findings(results: Mapping[str, Any]) -> list[str]:
+    figures = results_figures(results)
+    findings = [
+        targets_summary(target_rows(results)),
+        time_breakdown(
+            "Rolling restart without load (pipelining)",
+            figures.get("rolling_restart_pipelining", {}),
+        ),
+        per_process_comparison(results),
+        time_breakdown("Rolling restart under load", figures.get("rolling_restart_under_load", {})),
+        time_breakdown(
+            "Rolling restart of the large fleet", figures.get("large_fleet_rolling_restart", {})
+        ),
+        scaling_summary(results),
+    ]
+    return [f"- {finding}" for finding in findings if finding]
+
+
+def analysis_lines(results: Mapping[str, Any], analysis: str | None) -> list[str]:
     body = analysis if analysis is not None else f"\n{ANALYSIS_PLACEHOLDER}\n"
     return [
         "## Analysis",
+        "",
+        "From the numbers (written by bench.report):",
+        "",
+        *generated_findings(results),
         "",
         "<!-- Written by a human: bench.report keeps the text between these markers. -->",
         ANALYSIS_START + body + ANALYSIS_END,
@@ -400,30 +728,19 @@ def load_reconnect_delay(load: Mapping[str, Any]) -> dict[str, float | None]:
     return {**summary, "max": ordered[-1] if ordered else None}
 
 
-def restart_downtimes(run: Mapping[str, Any]) -> list[float]:
-    """Seconds from stopped to healthy of each restart."""
-    return [
-        restart["healthy_at"] - restart["stopped_at"]
-        for restart in run_restarts(run)
-        if is_number(restart.get("healthy_at"))
-    ]
-
-
-def run_restarts(run: Mapping[str, Any]) -> list[dict[str, Any]]:
-    restarts = run.get("restarts")
-    if not isinstance(restarts, list):
+def run_socket_events(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    events = run.get("socket_events")
+    if not isinstance(events, list):
         return []
-    return [r for r in restarts if isinstance(r, dict) and is_number(r.get("stopped_at"))]
+    return [event for event in events if isinstance(event, dict) and is_number(event.get("at"))]
 
 
 def under_load_summary(run: Mapping[str, Any]) -> str:
-    downtimes = restart_downtimes(run)
-    restarts = f"{len(run_restarts(run))} process restarts"
-    if downtimes:
-        restarts += f", each {fmt_range(min(downtimes), max(downtimes))} s from stopped to healthy"
+    events = [event.get("event") for event in run_socket_events(run)]
     return (
         f"{fmt(run.get('clients'))} clients at {fmt_rate(run.get('rate'))}; "
-        f"{fmt(run.get('wall_seconds'), 1, 's')} wall; {restarts}."
+        f"{fmt(run.get('wall_seconds'), 1, 's')} wall; while sampled, {events.count('up')} "
+        f"process sockets came up and {events.count('gone')} went away."
     )
 
 
@@ -461,6 +778,52 @@ def load_rows(load: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def pair(first: str, second: str) -> str:
+    return f"{first} / {second}"
+
+
+def rollout_rows(figures: Mapping[str, Any]) -> list[tuple[str, str]]:
+    ratio = figures.get("ratio")
+    return [
+        ("server closes per client", fmt(figures.get("closes_per_client"), 2)),
+        (
+            "balance before / after (max / mean open connections per process)",
+            pair(fmt(figures.get("balance_before"), 2), fmt(figures.get("balance_after"), 2)),
+        ),
+        (
+            "process restarts / host batches",
+            pair(fmt(figures.get("process_restarts")), fmt(figures.get("batches"))),
+        ),
+        (
+            "wall / floor",
+            pair(
+                fmt(figures.get("wall_seconds"), 1, "s"), fmt(figures.get("floor_seconds"), 1, "s")
+            )
+            + (f" ({ratio:.2f} x)" if ratio is not None else ""),
+        ),
+        (
+            "overhead per process restart / per host batch",
+            pair(
+                fmt(figures.get("overhead_per_restart_seconds"), 2, "s"),
+                fmt(figures.get("overhead_per_batch_seconds"), 2, "s"),
+            ),
+        ),
+        (
+            "app_rollout module (critical path) / the rest (Ansible)",
+            pair(
+                fmt(figures.get("module_seconds"), 1, "s"),
+                fmt(figures.get("ansible_seconds"), 1, "s"),
+            ),
+        ),
+    ]
+
+
+def floor_source(results: Mapping[str, Any]) -> str:
+    if is_number(dig(results, "baselines_under_load", "surge_by_hand", "floor_seconds")):
+        return "the surge by hand under the same load"
+    return "the surge by hand without load"
+
+
 def under_load_lines(
     results: Mapping[str, Any], key: str, title: str, plot: str, plots: set[str]
 ) -> list[str]:
@@ -474,9 +837,79 @@ def under_load_lines(
         lines += [*markdown_table(("", "measured"), load_rows(load)), ""]
     else:
         lines += [f"Load report: {NOT_MEASURED}.", ""]
+    lines += [
+        f"Against the floor ({floor_source(results)}); the balance is read "
+        "before the rollout and a few seconds after it.",
+        "",
+    ]
+    if key == "deploy_under_load":
+        lines += [
+            "The deploy's wall time also holds its preflight and the build and install of the "
+            "release on every host, before the rollout.",
+            "",
+        ]
+    figures = results_figures(results).get(key, {})
+    lines += [*markdown_table(("", "measured"), rollout_rows(figures)), ""]
     lines += plot_link(f"Open connections per process: {title.lower()}", plot, plots)
     if key == UNDER_LOAD_RUNS[0][0]:
         lines += plot_link("Reconnect delays", RECONNECT_DELAYS_PLOT, plots)
+    return lines
+
+
+# -- without the collection ----------------------------------------------------
+
+
+def compared_runs(results: Mapping[str, Any]) -> list[tuple[str, dict, dict]]:
+    """(column title, run, figures) of the collection's runs under load, then the baselines."""
+    figures = results_figures(results)
+    runs = [
+        (f"{title.lower()} (collection)", section(results, key), figures.get(key, {}))
+        for key, title, _ in UNDER_LOAD_RUNS
+    ]
+    runs += [
+        (title, section(results, "baselines_under_load", key), figures.get(f"{key}_under_load", {}))
+        for key, title, _ in BASELINE_RUNS
+    ]
+    return runs
+
+
+COMPARISON_METRICS: tuple[tuple[str, Callable[[Mapping, Mapping], str]], ...] = (
+    ("wall", lambda run, figures: fmt(run.get("wall_seconds"), 1, "s")),
+    ("failed handshakes", lambda run, figures: fmt(dig(run, "load", "handshakes_failed"))),
+    ("abnormal closures (1006)", lambda run, figures: fmt(dig(run, "load", "abnormal_closures"))),
+    ("lost messages", lambda run, figures: fmt(dig(run, "load", "messages_lost"))),
+    ("server closes per client", lambda run, figures: fmt(figures.get("closes_per_client"), 2)),
+    ("balance after", lambda run, figures: fmt(figures.get("balance_after"), 2)),
+    (
+        "reconnect delay p99",
+        lambda run, figures: fmt_ms_from_seconds(
+            load_reconnect_delay(section(run, "load")).get("p99")
+        ),
+    ),
+)
+
+
+def baselines_lines(results: Mapping[str, Any], plots: set[str]) -> list[str]:
+    lines = ["## Without the collection, under the same load", ""]
+    runs = compared_runs(results)
+    if not any(run for _, run, _ in runs):
+        return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
+    lines += [
+        "The same clients through the edge; the collection's runs next to what a user does "
+        "without it: every process replaced by surge by hand, one after the other, with no "
+        "Ansible (the floor); every live process of every app host restarted at the same moment "
+        "(`systemctl restart`); each live process restarted in turn, host after host, with no "
+        "health wait.",
+        "",
+    ]
+    headers = ("", *(title for title, _, _ in runs))
+    rows = [
+        (label, *(cell(run, figures) if run else NOT_MEASURED for _, run, figures in runs))
+        for label, cell in COMPARISON_METRICS
+    ]
+    lines += [*markdown_table(headers, rows), ""]
+    for _, title, plot in BASELINE_RUNS:
+        lines += plot_link(f"Open connections per process: {title}", plot, plots)
     return lines
 
 
@@ -498,23 +931,52 @@ def converge_rows(ansible: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def overhead_per_step(mode: Mapping[str, Any]) -> float | None:
-    wall, floor, steps = mode.get("wall_seconds"), mode.get("floor_seconds"), mode.get("steps")
-    if not (is_number(wall) and is_number(floor) and isinstance(steps, list) and steps):
-        return None
-    return (wall - floor) / len(steps)
+RESTART_HEADERS = (
+    "wall",
+    "floor",
+    "wall / floor",
+    "process restarts",
+    "host batches",
+    "overhead per restart",
+    "overhead per batch",
+    "module (critical path)",
+    "Ansible",
+)
 
 
-def restart_mode_row(label: str, mode: Mapping[str, Any]) -> tuple[str, ...]:
-    ratio = restart_ratio(mode)
-    steps = mode.get("steps")
+def restart_cells(figures: Mapping[str, Any]) -> tuple[str, ...]:
+    ratio = figures.get("ratio")
     return (
-        label,
-        fmt(mode.get("wall_seconds"), 1, "s"),
-        fmt(mode.get("floor_seconds"), 1, "s"),
+        fmt(figures.get("wall_seconds"), 1, "s"),
+        fmt(figures.get("floor_seconds"), 1, "s"),
         f"{ratio:.2f} x" if ratio is not None else NOT_MEASURED,
-        fmt(len(steps)) if isinstance(steps, list) else NOT_MEASURED,
-        fmt(overhead_per_step(mode), 2, "s"),
+        fmt(figures.get("process_restarts")),
+        fmt(figures.get("batches")),
+        fmt(figures.get("overhead_per_restart_seconds"), 2, "s"),
+        fmt(figures.get("overhead_per_batch_seconds"), 2, "s"),
+        fmt(figures.get("module_seconds"), 1, "s"),
+        fmt(figures.get("ansible_seconds"), 1, "s"),
+    )
+
+
+def floor_summary(steps: Any) -> str:
+    steps = [step for step in steps if isinstance(step, dict)] if isinstance(steps, list) else []
+    if not steps:
+        return f"The floor: {NOT_MEASURED}."
+    means = [
+        f"{fmt(mean_of(steps, key), 3, 's')} {what}"
+        for key, what in (
+            ("start_to_healthy_seconds", "start to healthy"),
+            ("switch_seconds", "switch"),
+            ("drain_seconds", "stop (drain)"),
+        )
+    ]
+    return (
+        f"The floor: {len(steps)} processes replaced by surge on their hosts without Ansible "
+        f"(start the other side, healthy, switch the slot's link, stop the old side), "
+        f"{fmt(step_seconds(steps, 'total_seconds'), 1, 's')} in all; per process on average "
+        + ", ".join(means)
+        + "."
     )
 
 
@@ -525,14 +987,102 @@ def ansible_lines(results: Mapping[str, Any]) -> list[str]:
         return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
     lines += [*markdown_table(("run", "wall time"), converge_rows(ansible)), ""]
     lines += [
-        "Rolling restart: the floor is the sum of each process's drain and start-to-healthy "
-        "time; the overhead per step is (wall - floor) / steps.",
+        floor_summary(ansible.get("floor_steps")),
+        "",
+        "Rolling restart without load: the overhead is (wall - floor) per process restart and "
+        "per host batch; the module's time is the slowest host's of each batch, as each host "
+        "reported it; the rest of the wall is Ansible's.",
         "",
     ]
-    modes = section(ansible, "rolling_restart")
-    rows = [restart_mode_row(label, section(modes, key)) for key, label in RESTART_MODES.items()]
-    headers = ("mode", "wall", "floor", "wall / floor", "steps", "overhead per step")
-    return [*lines, *markdown_table(headers, rows), ""]
+    figures = results_figures(results)
+    rows = [
+        (label, *restart_cells(figures.get(f"rolling_restart_{key}", {})))
+        for key, label in RESTART_MODES.items()
+    ]
+    return [*lines, *markdown_table(("mode", *RESTART_HEADERS), rows), ""]
+
+
+# -- scaling -------------------------------------------------------------------
+
+
+def fleet_shape(run: Mapping[str, Any]) -> str:
+    """ "3 hosts x 2 processes", from the run's batches and process restarts."""
+    batches, restarts = run.get("batches"), process_restarts(run)
+    if not isinstance(batches, list) or not restarts:
+        return NOT_MEASURED
+    hosts = sum(len(batch) for batch in batches if isinstance(batch, list))
+    return f"{hosts} hosts x {restarts / hosts:g} processes" if hosts else NOT_MEASURED
+
+
+def scaling_runs(results: Mapping[str, Any]) -> list[tuple[dict, dict]]:
+    """(run, figures) of the rolling restart without load of the default and large fleets."""
+    figures = results_figures(results)
+    return [
+        (
+            section(results, "ansible", "rolling_restart", "pipelining"),
+            figures.get("rolling_restart_pipelining", {}),
+        ),
+        (
+            section(results, "large_fleet", "rolling_restart"),
+            figures.get("large_fleet_rolling_restart", {}),
+        ),
+    ]
+
+
+def scaling_row(run: Mapping[str, Any], figures: Mapping[str, Any]) -> tuple[str, ...]:
+    return (
+        fleet_shape(run),
+        str(run.get("serial", NOT_MEASURED)),
+        fmt(figures.get("batches")),
+        fmt(figures.get("process_restarts")),
+        fmt(figures.get("wall_seconds"), 1, "s"),
+        fmt(figures.get("wall_per_batch_seconds"), 1, "s"),
+        fmt(figures.get("wall_per_restart_seconds"), 2, "s"),
+        fmt(figures.get("floor_seconds"), 1, "s"),
+        fmt(figures.get("module_seconds"), 1, "s"),
+        fmt(figures.get("ansible_seconds"), 1, "s"),
+    )
+
+
+def scaling_summary(results: Mapping[str, Any]) -> str | None:
+    """Whether wall time grows with the host batches or with the processes."""
+    (small_run, small), (large_run, large) = scaling_runs(results)
+    growth = {
+        key: ratio_of(large.get(key), small.get(key))
+        for key in ("wall_seconds", "batches", "process_restarts")
+    }
+    if None in growth.values():
+        return None
+    wall, batches, restarts = growth.values()
+    by_batches = abs(math.log(wall / batches)) <= abs(math.log(wall / restarts))
+    follows = "the host batches" if by_batches else "the processes (hosts x processes)"
+    return (
+        f"From {fleet_shape(small_run)} to {fleet_shape(large_run)}, wall time grew "
+        f"{wall:.2f} x while host batches grew {batches:.2f} x and process restarts "
+        f"{restarts:.2f} x: it follows {follows}. Wall per host batch "
+        f"{fmt(small.get('wall_per_batch_seconds'), 1, 's')} → "
+        f"{fmt(large.get('wall_per_batch_seconds'), 1, 's')}, per process restart "
+        f"{fmt(small.get('wall_per_restart_seconds'), 2, 's')} → "
+        f"{fmt(large.get('wall_per_restart_seconds'), 2, 's')}."
+    )
+
+
+def scaling_lines(results: Mapping[str, Any]) -> list[str]:
+    lines = ["## Scaling", ""]
+    runs = scaling_runs(results)
+    if not runs[1][0]:
+        return [*lines, f"{NOT_MEASURED.capitalize()} (`python -m bench.run --large`).", ""]
+    lines += [
+        "Rolling restart without load (pipelining), the default fleet and the large one "
+        "(`--large`); host batches from wsfleet_rolling_serial.",
+        "",
+    ]
+    headers = (
+        "fleet", "serial", "host batches", "process restarts", "wall", "wall per batch",
+        "wall per process restart", "floor", "module (critical path)", "Ansible",
+    )  # fmt: skip
+    rows = [scaling_row(run, figures) for run, figures in runs]
+    return [*lines, *markdown_table(headers, rows), "", scaling_summary(results) or "", ""]
 
 
 # -- capacity ------------------------------------------------------------------
@@ -613,10 +1163,11 @@ def latency_lines(results: Mapping[str, Any], plots: set[str]) -> list[str]:
 
 
 def render_readme(results: Mapping[str, Any], plots: set[str], analysis: str | None) -> str:
-    lines = [*header_lines(results), *targets_lines(results), *analysis_lines(analysis)]
+    lines = [*header_lines(results), *targets_lines(results), *analysis_lines(results, analysis)]
     for key, title, plot in UNDER_LOAD_RUNS:
         lines += under_load_lines(results, key, title, plot, plots)
-    lines += [*ansible_lines(results), *capacity_lines(results), *latency_lines(results, plots)]
+    lines += [*baselines_lines(results, plots), *ansible_lines(results), *scaling_lines(results)]
+    lines += [*capacity_lines(results), *latency_lines(results, plots)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -638,35 +1189,40 @@ def save_figure(figure: Figure | None, path: Path) -> list[Path]:
 
 
 def connection_series(run: Mapping[str, Any]) -> dict[str, tuple[list[float], list[float]]]:
-    """Process name -> (seconds, open connections), processes in natural order."""
+    """Process socket name -> (seconds, open connections), in natural order; a sample where
+    the socket did not answer (-1) is NaN, a gap in its line."""
     connections = run.get("connections")
     if not isinstance(connections, Mapping):
         return {}
     series = {}
     for name in sorted(connections, key=natural_key):
-        points = [
-            (float(point[0]), float(point[1]))
+        points = sorted(
+            (float(point[0]), float(point[1]) if point[1] >= 0 else math.nan)
             for point in connections[name] or []
             if isinstance(point, list | tuple) and len(point) >= 2
             if is_number(point[0]) and is_number(point[1])
-        ]
+        )
         if points:
-            points.sort()
             series[name] = ([x for x, _ in points], [y for _, y in points])
     return series
 
 
-def mark_restart(axes: Any, restart: Mapping[str, Any], colour: Any, series: Any) -> None:
-    """A thin translucent span from stopped to healthy and a marker where it stopped."""
-    stopped = restart["stopped_at"]
-    healthy = restart.get("healthy_at")
-    end = healthy if is_number(healthy) and healthy > stopped else stopped
-    axes.axvspan(stopped, end, color=colour, alpha=0.25, linewidth=0.6)
-    level = float(np.interp(stopped, *series)) if series else 0.0
-    axes.plot([stopped], [level], marker="v", markersize=5, color=colour, linestyle="none")
+def event_level(series: tuple[list[float], list[float]] | None, at: float) -> float:
+    """The open connections of a socket's last answering sample at or before a moment."""
+    if not series:
+        return 0.0
+    levels = [y for x, y in zip(*series, strict=True) if x <= at and not math.isnan(y)]
+    return levels[-1] if levels else 0.0
 
 
-def plot_connections(run: Mapping[str, Any]) -> Figure | None:
+def mark_socket_event(axes: Any, event: Mapping[str, Any], colour: Any, series: Any) -> None:
+    """A marker where a socket came up (^) or went away (v)."""
+    marker = "^" if event.get("event") == "up" else "v"
+    level = event_level(series, event["at"])
+    axes.plot([event["at"]], [level], marker=marker, markersize=5, color=colour, linestyle="none")
+
+
+def plot_connections(run: Mapping[str, Any], title: str) -> Figure | None:
     series = connection_series(run)
     if not series:
         return None
@@ -675,18 +1231,19 @@ def plot_connections(run: Mapping[str, Any]) -> Figure | None:
     for name, (seconds, counts) in series.items():
         (line,) = axes.plot(seconds, counts, label=name, linewidth=1.2)
         colours[name] = line.get_color()
-    for restart in run_restarts(run):
-        name = process_name(restart.get("host"), restart.get("process"))
-        mark_restart(axes, restart, colours.get(name, "grey"), series.get(name))
+    for event in run_socket_events(run):
+        name = process_name(event.get("host"), event.get("socket"))
+        mark_socket_event(axes, event, colours.get(name, "grey"), series.get(name))
     handles, _ = axes.get_legend_handles_labels()
-    handles.append(Patch(color="grey", alpha=0.25, label="restart: stopped → healthy"))
+    for marker, label in (("^", "socket came up"), ("v", "socket went away")):
+        handles.append(Line2D([], [], marker=marker, color="grey", linestyle="none", label=label))
     axes.legend(handles=handles, fontsize="small", ncols=1 + len(handles) // 10, loc="best")
     axes.set_xlabel("seconds since the load started")
     axes.set_ylabel("open connections")
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
     axes.set_title(
-        f"Open connections per process: {fmt(run.get('clients'))} clients "
+        f"Open connections per process, {title}: {fmt(run.get('clients'))} clients "
         f"at {fmt_rate(run.get('rate'))}"
     )
     return figure
@@ -739,8 +1296,12 @@ def plot_latency(results: Mapping[str, Any]) -> Figure | None:
 
 def write_plots(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     written = []
-    for key, _, filename in UNDER_LOAD_RUNS:
-        written += save_figure(plot_connections(section(results, key)), out_dir / filename)
+    for key, title, filename in UNDER_LOAD_RUNS:
+        figure = plot_connections(section(results, key), title.lower())
+        written += save_figure(figure, out_dir / filename)
+    for key, title, filename in BASELINE_RUNS:
+        figure = plot_connections(section(results, "baselines_under_load", key), title)
+        written += save_figure(figure, out_dir / filename)
     rolling = section(results, UNDER_LOAD_RUNS[0][0])
     written += save_figure(plot_reconnect_delays(rolling), out_dir / RECONNECT_DELAYS_PLOT)
     written += save_figure(plot_latency(results), out_dir / LATENCY_PLOT)

@@ -1,21 +1,27 @@
 """The benchmark report, reproduced by one command on a local fleet of its own.
 
     .venv/bin/python -m bench.run [--out docs/benchmarks] [--clients 2000] [--capacity 8000]
-                                  [--keep-fleet]
+                                  [--large] [--keep-fleet]
 
 It brings up a fleet named wsfleet-bench (3 app hosts with 2 processes each, 1 edge, 1 ACME
 host), deploys with site.yml, then measures, writing everything to OUT/results.json and the
 report (bench/report.py) next to it:
 
 - Ansible speed: first converge, no-op re-run with and without pipelining, rolling restart
-  wall time with and without pipelining against its floor: the sum, over the sequential
-  steps, of drain time plus start-to-healthy time, measured on the hosts without Ansible.
+  wall time with and without pipelining against its floor: the same surge replacement of
+  every process (start the other side, healthy, switch the slot's link, stop the old side),
+  one after the other, timed on the hosts without Ansible. Every rollout playbook writes each
+  host's module report as JSON (wsfleet_app_rollout_report_dir), read from a fresh folder.
 - Rolling restart and deploy under load: CLIENTS wss:// clients through the edge at 1 message
   per second (bench/wsload.py), open connections of every process sampled on the hosts.
+- The same load through what a user does without the collection: the surge by hand (the
+  floor, no Ansible), every process restarted at once, one process at a time with no gate.
 - Capacity: idle connections held through the edge with the defaults, up to CAPACITY; memory
   per idle connection in the app processes, with and without permessage-deflate.
 - Latency: echo round trips through the edge (TLS), through one app host's NGINX, and
   straight to one process (measured on its host).
+- With --large, last: the fleet grows to 8 app hosts x 4 processes, and the rolling restart
+  without load is timed in 4 host batches (wsfleet_rolling_serial=25%).
 
 Load goes only to the fleet's own hosts. Timings are measurements, never test assertions.
 """
@@ -35,12 +41,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-from bench.report import write_report
+from bench.report import results_figures, write_report
 from bench.wsload import LoadConfig, LoadRunner, raise_open_files_limit
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -49,17 +56,22 @@ STATE = PROJECT / ".fleet" / FLEET
 INVENTORY = PROJECT / "inventories" / "local" / "bench-hosts.yml"
 BIN = Path(sys.executable).parent
 APP = "echo"
+RUNTIME_DIR = f"/run/{APP}"
 DOMAIN = "wsfleet.test"
-# One line per process in the playbooks' restart report.
-REPORT_LINE = re.compile(
-    r"process (\d+): \S+ connections drained in ([\d.]+) s, healthy ([\d.]+) s after its start"
-)
-HOST_LINE = re.compile(r'"(\w+): release \S+ live;')
+APP_HOSTS = 3
+# The optional scaling run: a larger fleet, restarted in 4 host batches without load.
+LARGE_APP_HOSTS = 8
+LARGE_PROCESSES = 4
+LARGE_SERIAL = "25%"
+# Seconds the load runs before the measured action, and after it before the balance is read.
+SETTLE_SECONDS = 5
+BALANCE_DELAY_SECONDS = 5
 
 # The start of the scripts below, run on app hosts with python3 (stdlib only): HTTP over the
-# unix socket of one process.
+# unix socket of one process. Each process slot N runs as APP@Na or APP@Nb on RUNTIME/Na.sock
+# or Nb.sock; RUNTIME/N.sock, where NGINX connects, is a symlink to the live one.
 UNIX_HTTP = r"""
-import http.client, json, socket, subprocess, sys, time
+import glob, http.client, json, os, re, socket, subprocess, sys, time
 class Unix(http.client.HTTPConnection):
     def __init__(self, path):
         super().__init__("localhost", timeout=1)
@@ -68,43 +80,93 @@ class Unix(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(1)
         self.sock.connect(self.path)
+def health(path):
+    try:
+        c = Unix(path); c.request("GET", "/healthz"); r = c.getresponse()
+        body = r.read(); c.close()
+        return r.status, body
+    except Exception:
+        return None, b""
+def slots(runtime):
+    found = (re.fullmatch(r"(\d+)\.sock", name) for name in os.listdir(runtime))
+    return sorted(int(match.group(1)) for match in found if match)
+def live_side(runtime, slot):
+    target = os.path.basename(os.readlink(os.path.join(runtime, f"{slot}.sock")))
+    return re.fullmatch(rf"{slot}([ab])\.sock", target).group(1)
 """
 
-# Every process's open connections, as JSON lines.
+# Open connections of every process socket (every side of every slot), as JSON lines; -1
+# when a socket is missing or does not answer. Argument: the runtime folder.
 SAMPLER = (
     UNIX_HTTP
     + r"""
 def count(path):
+    status, body = health(path)
     try:
-        c = Unix(path); c.request("GET", "/healthz"); r = c.getresponse()
-        body = json.loads(r.read()); c.close()
-        return body["connections"] if r.status == 200 else -1
+        return json.loads(body)["connections"] if status == 200 else -1
     except Exception:
         return -1
-sockets = sys.argv[1:]
+known = set()
 while True:
-    print(json.dumps({s: count(s) for s in sockets}), flush=True)
+    known.update(glob.glob(os.path.join(sys.argv[1], "*[ab].sock")))
+    print(json.dumps({path: count(path) for path in sorted(known)}), flush=True)
     time.sleep(0.25)
 """
 )
 
-# The floor of one rolling restart step, without Ansible.
+# The floor of a host's rolling restart, without Ansible: every slot in turn replaced by surge
+# as the app_rollout module does it (start the other side, GET /healthz 200 on its own socket,
+# rename a new symlink over the slot's, stop the old side), timed step by step.
+# Arguments: the app's name, the runtime folder. Prints a JSON list, one entry per slot.
 FLOOR_STEP = (
     UNIX_HTTP
     + r"""
-def healthy(path):
+HEALTHY_TIMEOUT = 60
+def systemctl(*args):
+    subprocess.run(["systemctl", *args], check=True, capture_output=True)
+def start(unit):
     try:
-        c = Unix(path); c.request("GET", "/healthz"); ok = c.getresponse().status == 200; c.close()
-        return ok
-    except Exception:
-        return False
-unit, path = sys.argv[1], sys.argv[2]
-t0 = time.monotonic(); subprocess.run(["systemctl", "stop", unit], check=True)
-t1 = time.monotonic(); subprocess.run(["systemctl", "start", unit], check=True)
-while not healthy(path):
-    time.sleep(0.01)
-t2 = time.monotonic()
-print(json.dumps({"drain_seconds": t1 - t0, "start_to_healthy_seconds": t2 - t1}))
+        systemctl("start", unit)
+    except subprocess.CalledProcessError:
+        # As the module does: a unit at its start limit stays failed until reset.
+        subprocess.run(["systemctl", "reset-failed", unit], capture_output=True)
+        systemctl("start", unit)
+def wait_healthy(path):
+    deadline = time.monotonic() + HEALTHY_TIMEOUT
+    while health(path)[0] != 200:
+        if time.monotonic() > deadline:
+            sys.exit(f"{path} not healthy after {HEALTHY_TIMEOUT} s")
+        time.sleep(0.01)
+def switch(runtime, slot, side):
+    link = os.path.join(runtime, f"{slot}.sock")
+    temporary = f"{link}.floor-{os.getpid()}"
+    os.symlink(f"{slot}{side}.sock", temporary)
+    os.rename(temporary, link)
+def replace(app, runtime, slot):
+    old = live_side(runtime, slot)
+    new = "b" if old == "a" else "a"
+    t0 = time.monotonic()
+    start(f"{app}@{slot}{new}.service")
+    wait_healthy(os.path.join(runtime, f"{slot}{new}.sock"))
+    t1 = time.monotonic()
+    switch(runtime, slot, new)
+    t2 = time.monotonic()
+    systemctl("stop", f"{app}@{slot}{old}.service")
+    t3 = time.monotonic()
+    return {"process": slot, "old_side": old, "new_side": new,
+            "start_to_healthy_seconds": t1 - t0, "switch_seconds": t2 - t1,
+            "drain_seconds": t3 - t2, "total_seconds": t3 - t0}
+app, runtime = sys.argv[1], sys.argv[2]
+print(json.dumps([replace(app, runtime, slot) for slot in slots(runtime)]))
+"""
+)
+
+# The units of the live side of every slot, as a JSON list. Arguments: app name, runtime folder.
+LIVE_UNITS = (
+    UNIX_HTTP
+    + r"""
+app, runtime = sys.argv[1], sys.argv[2]
+print(json.dumps([f"{app}@{slot}{live_side(runtime, slot)}.service" for slot in slots(runtime)]))
 """
 )
 
@@ -169,26 +231,89 @@ def _quote(script: str) -> str:
     return "'" + script.replace("'", "'\"'\"'") + "'"
 
 
-def sockets(count: int) -> list[str]:
-    return [f"/run/{APP}/{number}.sock" for number in range(1, count + 1)]
-
-
-def process_count(address: str) -> int:
-    out = subprocess.run(
-        ssh_command(address, "ls", f"/run/{APP}"), check=True, capture_output=True, text=True
-    ).stdout
-    return len([name for name in out.split() if name.endswith(".sock")])
+def slot_link(number: int) -> str:
+    return f"{RUNTIME_DIR}/{number}.sock"
 
 
 # --- the fleet ----------------------------------------------------------------------------
 
 
-def fleet_up(fresh: bool) -> None:
-    fleet = [sys.executable, "fleet/localfleet.py"]
+def fleet_host_specs(app_hosts: int) -> list[str]:
+    """The bench fleet as fleet/localfleet.py's --host NAME:GROUP specs, app hosts first."""
+    apps = [f"app{number}:app" for number in range(1, app_hosts + 1)]
+    return [*apps, "edge1:edge", "acme1:acme"]
+
+
+def localfleet(command: str, *args: str, check: bool = True) -> None:
+    fleet = [sys.executable, "fleet/localfleet.py", command, "--name", FLEET]
+    run([*fleet, "--inventory", str(INVENTORY), *args], check=check)
+
+
+def fleet_up(app_hosts: int = APP_HOSTS, *, fresh: bool) -> None:
+    """Bring the fleet up (from nothing when fresh); hosts added later keep those running."""
     if fresh:
-        run([*fleet, "down", "--name", FLEET, "--inventory", str(INVENTORY)], check=False)
-    run([*fleet, "up", "--name", FLEET, "--inventory", str(INVENTORY)])
-    playbook("fleet/acme.yml")
+        localfleet("down", check=False)
+    specs = [arg for spec in fleet_host_specs(app_hosts) for arg in ("--host", spec)]
+    localfleet("up", *specs)
+    if fresh:
+        # Pebble's root is new on every start: only a fresh fleet runs it.
+        playbook("fleet/acme.yml")
+
+
+# --- the rollout playbooks' own reports ---------------------------------------------------
+
+
+def read_rollout_reports(folder: Path) -> dict[str, dict]:
+    """Each host's app_rollout result, by inventory host name, from <folder>/<host>.json."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def batch_size(serial: str, host_count: int) -> int:
+    """Hosts per batch for a play's serial, a count or a percentage, as Ansible computes it:
+    a percentage is at least one host, a count below one means every host."""
+    if serial.endswith("%"):
+        return int(int(serial[:-1]) / 100.0 * host_count) or 1
+    return int(serial) if int(serial) > 0 else host_count
+
+
+def batches_of(host_names: list[str], serial: str) -> list[list[str]]:
+    """The host batches of a serial play, in inventory order."""
+    size = batch_size(serial, len(host_names))
+    return [host_names[index : index + size] for index in range(0, len(host_names), size)]
+
+
+def rollout_record(reports: dict[str, dict], host_names: list[str], serial: str) -> dict:
+    """The structured result of one rollout playbook: batches, each host's module report
+    without its process list, and every process step with its host."""
+    steps = [
+        {"host": host, **process}
+        for host in host_names
+        for process in reports.get(host, {}).get("processes", [])
+    ]
+    return {
+        "serial": serial,
+        "batches": batches_of(host_names, serial),
+        "hosts": {
+            host: {key: value for key, value in report.items() if key != "processes"}
+            for host, report in reports.items()
+        },
+        "steps": steps,
+    }
+
+
+def rollout_playbook(name: str, *args: str, serial: str = "1", pipelining: bool = True) -> dict:
+    """Run a rollout playbook with a fresh report folder: its wall time and its reports."""
+    folder = Path(tempfile.mkdtemp(prefix="wsfleet-bench-rollout-"))
+    extra = ["-e", f"wsfleet_app_rollout_report_dir={folder}"]
+    if serial != "1":
+        extra += ["-e", f"wsfleet_rolling_serial={serial}"]
+    try:
+        wall, _ = playbook(name, *extra, *args, pipelining=pipelining)
+        reports = read_rollout_reports(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    names = [host["name"] for host in hosts_of("app")]
+    return {"wall_seconds": wall, **rollout_record(reports, names, serial)}
 
 
 # --- Ansible speed ------------------------------------------------------------------------
@@ -198,33 +323,22 @@ def changed_total(output: str) -> int:
     return sum(int(n) for n in re.findall(r"changed=(\d+)", output.split("PLAY RECAP")[-1]))
 
 
-def restart_steps(output: str) -> list[dict]:
-    """Per process of the playbook's restart report: host, process, drain and healthy times."""
-    steps, host = [], None
-    for line in output.splitlines():
-        if match := HOST_LINE.search(line):
-            host = match.group(1)
-        elif match := REPORT_LINE.search(line):
-            steps.append(
-                {
-                    "host": host,
-                    "process": int(match.group(1)),
-                    "drain_seconds": float(match.group(2)),
-                    "start_to_healthy_seconds": float(match.group(3)),
-                }
-            )
+def measured_floor() -> list[dict]:
+    """Every process of every app host replaced by surge, one after the other, without
+    Ansible: per process, start to healthy, switch and drain (stop) seconds."""
+    steps = []
+    for host in hosts_of("app"):
+        replaced = json.loads(on_host(host["address"], FLOOR_STEP, APP, RUNTIME_DIR))
+        steps += [{"host": host["name"], **step} for step in replaced]
     return steps
 
 
-def measured_floor() -> tuple[float, list[dict]]:
-    """Drain plus start-to-healthy of every process, one after the other, without Ansible."""
-    steps = []
-    for host in hosts_of("app"):
-        for number, path in enumerate(sockets(process_count(host["address"])), start=1):
-            step = json.loads(on_host(host["address"], FLOOR_STEP, f"{APP}@{number}", path))
-            steps.append({"host": host["name"], "process": number, **step})
-    total = sum(s["drain_seconds"] + s["start_to_healthy_seconds"] for s in steps)
-    return total, steps
+def floor_total(steps: list[dict]) -> float:
+    return sum(step["total_seconds"] for step in steps)
+
+
+def restart_against_floor(restart: dict, floor: float) -> dict:
+    return {**restart, "floor_seconds": floor, "ratio": restart["wall_seconds"] / floor}
 
 
 def ansible_speed() -> dict:
@@ -235,19 +349,14 @@ def ansible_speed() -> dict:
     result["noop_seconds"], out = playbook("site.yml")
     result["noop_changed"] = changed_total(out)
     result["noop_seconds_without_pipelining"], _ = playbook("site.yml", pipelining=False)
-    floor, floor_steps = measured_floor()
-    result["floor_seconds"] = floor
-    result["floor_steps"] = floor_steps
+    say("floor: every process replaced by surge without Ansible")
+    result["floor_steps"] = measured_floor()
+    floor = result["floor_seconds"] = floor_total(result["floor_steps"])
     result["rolling_restart"] = {}
     for mode, pipelining in (("pipelining", True), ("no_pipelining", False)):
         say(f"rolling restart without load ({mode})")
-        wall, out = playbook("playbooks/rolling_restart.yml", pipelining=pipelining)
-        result["rolling_restart"][mode] = {
-            "wall_seconds": wall,
-            "floor_seconds": floor,
-            "ratio": wall / floor,
-            "steps": restart_steps(out),
-        }
+        restart = rollout_playbook("playbooks/rolling_restart.yml", pipelining=pipelining)
+        result["rolling_restart"][mode] = restart_against_floor(restart, floor)
     return result
 
 
@@ -270,77 +379,113 @@ def edge_load(clients: int, rate: float, **overrides) -> LoadConfig:
     return LoadConfig(**{**settings, **overrides})
 
 
-class Samplers:
-    """Open connections of every process of every app host, sampled on the hosts."""
+def side_events(name: str, samples: list[list[float]], sampling_began: float) -> list[dict]:
+    """When one process socket began or stopped answering, after its host's sampling began."""
+    host, side = name.split("/", 1)
+    from_the_start = samples[0][0] <= sampling_began
+    was_up = samples[0][1] >= 0 if from_the_start else False
+    events = []
+    for at, count in samples[1:] if from_the_start else samples:
+        up = count >= 0
+        if up != was_up:
+            event = "up" if up else "gone"
+            events.append({"host": host, "socket": side, "event": event, "at": at})
+        was_up = up
+    return events
 
-    def __init__(self) -> None:
+
+def socket_events(series: dict[str, list[list[float]]]) -> list[dict]:
+    """Every socket that began or stopped answering while sampled, in time order."""
+    began: dict[str, float] = {}
+    for name, samples in series.items():
+        host = name.split("/", 1)[0]
+        if samples:
+            began[host] = min(began.get(host, samples[0][0]), samples[0][0])
+    events = [
+        event
+        for name, samples in sorted(series.items())
+        if samples
+        for event in side_events(name, samples, began[name.split("/", 1)[0]])
+    ]
+    return sorted(events, key=lambda event: event["at"])
+
+
+def latest_counts(series: dict[str, list[list[float]]]) -> dict[str, int]:
+    """The last count of every socket that answers in its last sample."""
+    last = {name: samples[-1][1] for name, samples in series.items() if samples}
+    return {name: count for name, count in last.items() if count >= 0}
+
+
+class Samplers:
+    """Open connections of every process socket of every app host, sampled on the hosts."""
+
+    def __init__(self, started: float) -> None:
         self.series: dict[str, list[list[float]]] = {}
         self.processes: list[subprocess.Popen] = []
-        self.started = time.monotonic()
-
-    def start(self, started: float) -> None:
+        self.readers: list[threading.Thread] = []
         self.started = started
+
+    def start(self) -> None:
         for host in hosts_of("app"):
-            paths = sockets(process_count(host["address"]))
-            command = ssh_command(host["address"], "python3", "-u", "-c", _quote(SAMPLER), *paths)
+            script = _quote(SAMPLER)
+            command = ssh_command(host["address"], "python3", "-u", "-c", script, RUNTIME_DIR)
             process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             self.processes.append(process)
-            threading.Thread(target=self._read, args=(host["name"], process), daemon=True).start()
+            reader = threading.Thread(target=self._read, args=(host["name"], process), daemon=True)
+            reader.start()
+            self.readers.append(reader)
 
     def _read(self, host: str, process: subprocess.Popen) -> None:
         for line in process.stdout:
-            now = time.monotonic() - self.started
-            for path, count in json.loads(line).items():
-                number = Path(path).stem
-                self.series.setdefault(f"{host}/{number}", []).append([round(now, 2), count])
+            now = round(time.monotonic() - self.started, 2)
+            try:
+                counts = json.loads(line)
+            except ValueError:  # a line cut short when the sampler stops
+                continue
+            for path, count in counts.items():
+                self.series.setdefault(f"{host}/{Path(path).stem}", []).append([now, count])
 
     def stop(self) -> None:
+        """Stop sampling; the series are complete once this returns."""
         for process in self.processes:
             process.terminate()
+        for reader in self.readers:
+            reader.join(timeout=10)
 
-    def restarts(self) -> list[dict]:
-        """When each process stopped answering, and when it answered again."""
-        found = []
-        for name, samples in sorted(self.series.items()):
-            down = None
-            for at, count in samples:
-                if count < 0 and down is None:
-                    down = at
-                elif count >= 0 and down is not None:
-                    host, process = name.split("/")
-                    found.append(
-                        {
-                            "host": host,
-                            "process": int(process),
-                            "stopped_at": down,
-                            "healthy_at": at,
-                        }
-                    )
-                    down = None
-        return found
+    def balance_snapshot(self) -> dict:
+        """Open connections of every answering process now, for the balance."""
+        at = round(time.monotonic() - self.started, 2)
+        return {"at": at, "connections": latest_counts(dict(self.series))}
 
 
-def under_load(name: str, clients: int, play: list[str]) -> dict:
+def under_load(name: str, clients: int, action: Callable[[], dict]) -> dict:
+    """Run action under clients through the edge; the load report, the sampled connections
+    and the balance before and a few seconds after it, with what action returned."""
     say(f"{name} under {clients} clients at 1 message/s")
     runner = LoadRunner(edge_load(clients, 1.0))
     started = time.monotonic()
     runner.start()
-    samplers = Samplers()
-    samplers.start(started)
-    runner.wait_connected(timeout=clients / 40 + 60)
-    time.sleep(5)
-    wall, out = playbook(*play)
-    time.sleep(5)
-    report = runner.stop()
-    samplers.stop()
+    samplers = Samplers(started)
+    samplers.start()
+    try:
+        runner.wait_connected(timeout=clients / 40 + 60)
+        time.sleep(SETTLE_SECONDS)
+        before = samplers.balance_snapshot()
+        outcome = action()
+        time.sleep(BALANCE_DELAY_SECONDS)
+        after = samplers.balance_snapshot()
+        report = runner.stop()
+    finally:
+        samplers.stop()
     return {
         "clients": clients,
         "rate": 1.0,
-        "wall_seconds": wall,
+        **outcome,
         "load": report.to_dict(),
-        "restarts": samplers.restarts(),
+        "balance_before": before,
+        "balance_after": after,
+        "socket_events": socket_events(samplers.series),
         "connections": samplers.series,
-        "steps": restart_steps(out),
     }
 
 
@@ -350,6 +495,108 @@ def new_release_source() -> str:
     pyproject = source / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
     return str(source)
+
+
+def rolling_restart() -> dict:
+    return rollout_playbook("playbooks/rolling_restart.yml")
+
+
+def deploy_new_release() -> dict:
+    source = new_release_source()
+    return rollout_playbook("playbooks/deploy.yml", "-e", f"wsfleet_app_source_path={source}")
+
+
+# Results key, what runs, the action: the collection's rollouts under load.
+COLLECTION_RUNS: tuple[tuple[str, str, Callable[[], dict]], ...] = (
+    ("rolling_restart_under_load", "rolling restart", rolling_restart),
+    ("deploy_under_load", "deploy", deploy_new_release),
+)
+
+
+# --- without the collection ---------------------------------------------------------------
+
+
+def live_units() -> dict[str, list[str]]:
+    """The live unit of every slot, by app host name."""
+    return {
+        host["name"]: json.loads(on_host(host["address"], LIVE_UNITS, APP, RUNTIME_DIR))
+        for host in hosts_of("app")
+    }
+
+
+def restart_in_turn(units: list[str]) -> str:
+    """A shell command restarting the units one after the other, with no wait between."""
+    return " && ".join(f"systemctl restart {unit}" for unit in units)
+
+
+def addresses() -> dict[str, str]:
+    return {host["name"]: host["address"] for host in hosts_of("app")}
+
+
+def restart_all_at_once() -> dict:
+    """Every live process of every app host restarted at the same moment."""
+    units, address = live_units(), addresses()
+    started = time.monotonic()
+    commands = [ssh_command(address[host], "systemctl", "restart", *units[host]) for host in units]
+    processes = [
+        subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for command in commands
+    ]
+    errors = [process.communicate()[1] for process in processes if process.wait() != 0]
+    wall = time.monotonic() - started
+    if errors:
+        raise RuntimeError(f"systemctl restart failed: {errors}")
+    return {"wall_seconds": wall, "units": units}
+
+
+def restart_one_by_one() -> dict:
+    """Every live process restarted in turn, host after host, with no health wait."""
+    units, address = live_units(), addresses()
+    started = time.monotonic()
+    for host, host_units in units.items():
+        command = ssh_command(address[host], restart_in_turn(host_units))
+        subprocess.run(command, check=True, capture_output=True)
+    return {"wall_seconds": time.monotonic() - started, "units": units}
+
+
+def surge_by_hand() -> dict:
+    """The floor under load: every process replaced by surge, one after the other."""
+    started = time.monotonic()
+    steps = measured_floor()
+    wall = time.monotonic() - started
+    return {"wall_seconds": wall, "floor_seconds": floor_total(steps), "floor_steps": steps}
+
+
+# Results key under baselines_under_load, what it is, the action.
+BASELINES: tuple[tuple[str, str, Callable[[], dict]], ...] = (
+    ("surge_by_hand", "surge by hand (the floor, no Ansible)", surge_by_hand),
+    ("restart_all_at_once", "every process restarted at once", restart_all_at_once),
+    ("restart_one_by_one", "one process at a time, no health gate", restart_one_by_one),
+)
+
+
+# --- scaling ------------------------------------------------------------------------------
+
+
+def large_fleet() -> dict:
+    """The rolling restart without load of 8 app hosts x 4 processes, in 4 host batches."""
+    say(f"scaling: {LARGE_APP_HOSTS} app hosts x {LARGE_PROCESSES} processes")
+    fleet_up(LARGE_APP_HOSTS, fresh=False)
+    processes = f"wsfleet_app_processes={LARGE_PROCESSES}"
+    converge, _ = playbook("site.yml", "-e", processes)
+    say("floor of the large fleet")
+    steps = measured_floor()
+    say(f"rolling restart of the large fleet without load, serial {LARGE_SERIAL}")
+    restart = rollout_playbook(
+        "playbooks/rolling_restart.yml", "-e", processes, serial=LARGE_SERIAL
+    )
+    return {
+        "app_hosts": LARGE_APP_HOSTS,
+        "processes_per_host": LARGE_PROCESSES,
+        "converge_seconds": converge,
+        "floor_seconds": floor_total(steps),
+        "floor_steps": steps,
+        "rolling_restart": restart_against_floor(restart, floor_total(steps)),
+    }
 
 
 # --- capacity -----------------------------------------------------------------------------
@@ -461,7 +708,7 @@ def latency(count: int = 2000) -> dict:
     )
     direct = json.loads(
         on_host(
-            app["address"], DIRECT_LATENCY, sockets(1)[0], str(count),
+            app["address"], DIRECT_LATENCY, slot_link(1), str(count),
             python=f"/srv/{APP}/current/venv/bin/python",
         )
     )  # fmt: skip
@@ -487,6 +734,28 @@ def machine() -> dict:
     }
 
 
+def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
+    """Every measurement in turn on a fresh fleet, the results saved after each."""
+    say(f"fleet {FLEET}")
+    fleet_up(fresh=True)
+    results["ansible"] = ansible_speed()
+    save()
+    for key, name, action in COLLECTION_RUNS:
+        results[key] = under_load(name, args.clients, action)
+        save()
+    results["baselines_under_load"] = {}
+    for key, name, action in BASELINES:
+        results["baselines_under_load"][key] = under_load(name, args.clients, action)
+        save()
+    results["latency"] = latency()
+    save()
+    results["capacity"] = capacity(args.capacity)
+    save()
+    if args.large:
+        results["large_fleet"] = large_fleet()
+        save()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -494,6 +763,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(PROJECT / "docs" / "benchmarks"))
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--capacity", type=int, default=8000)
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help=f"last, grow the fleet to {LARGE_APP_HOSTS} app hosts x {LARGE_PROCESSES} processes "
+        "and time its rolling restart",
+    )
     parser.add_argument("--keep-fleet", action="store_true", help="leave the fleet up afterwards")
     args = parser.parse_args(argv)
     raise_open_files_limit()
@@ -503,38 +778,21 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
-        "fleet": {"app_hosts": 3, "processes_per_host": os.cpu_count(), "edge_hosts": 1},
+        "fleet": {"app_hosts": APP_HOSTS, "processes_per_host": os.cpu_count(), "edge_hosts": 1},
     }
     began = time.monotonic()
 
     def save() -> None:
         results["duration_seconds"] = round(time.monotonic() - began, 1)
+        results["figures"] = results_figures(results)
         (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
         write_report(results, out)
 
     try:
-        say(f"fleet {FLEET}")
-        fleet_up(fresh=True)
-        results["ansible"] = ansible_speed()
-        save()
-        results["rolling_restart_under_load"] = under_load(
-            "rolling restart", args.clients, ["playbooks/rolling_restart.yml"]
-        )
-        save()
-        results["deploy_under_load"] = under_load(
-            "deploy",
-            args.clients,
-            ["playbooks/deploy.yml", "-e", f"wsfleet_app_source_path={new_release_source()}"],
-        )
-        save()
-        results["latency"] = latency()
-        save()
-        results["capacity"] = capacity(args.capacity)
-        save()
+        measure(results, args, save)
     finally:
         if not args.keep_fleet:
-            run([sys.executable, "fleet/localfleet.py", "down", "--name", FLEET,
-                 "--inventory", str(INVENTORY)], check=False)  # fmt: skip
+            localfleet("down", check=False)
     say(f"report: {out / 'README.md'}")
     return 0
 

@@ -186,7 +186,7 @@ class Rollout:
 
     def _check_untouched(self, steps):
         """Every process this rollout left alone must still pass its gate."""
-        touched = set(slot for slot, _ in steps)
+        touched = set(slot for slot, _action in steps)
         for slot in self.wanted:
             if slot in touched or slot not in self.live:
                 continue

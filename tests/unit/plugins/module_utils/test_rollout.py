@@ -487,7 +487,7 @@ def test_call_sequence(setup, calls, outcome):
 
 
 def test_surge_restart_reports_every_field():
-    report, _ = run(
+    report, _log = run(
         running=TWO,
         replace=True,
         connections={(1, "a"): 40, (2, "a"): 7},
@@ -530,7 +530,7 @@ def test_surge_restart_reports_every_field():
 
 
 def test_surge_group_counts_start_to_healthy_from_each_start():
-    report, _ = run(running=TWO, replace=True, group_size=2)
+    report, _log = run(running=TWO, replace=True, group_size=2)
     # Both start before either is gated: slot 1 waits for slot 2's start too.
     assert entries(report, ("process", "start_to_healthy_seconds", "drain_seconds")) == [
         (1, 2 * STEP, STEP),
@@ -565,7 +565,7 @@ def test_nothing_to_do_only_checks_the_running_processes():
 
 
 def test_untouched_slot_failing_its_check_fails_the_rollout():
-    report, _ = run(running=TWO, wanted=[1, 2, 3], gates={(ANY, 1, "a"): broken(attempts=4)})
+    report, _log = run(running=TWO, wanted=[1, 2, 3], gates={(ANY, 1, "a"): broken(attempts=4)})
     assert report["outcome"] == "failed"
     assert report["failure"] == (
         "process 1 (app) failed its health gate after 4 attempts: handshake refused"
@@ -574,7 +574,7 @@ def test_untouched_slot_failing_its_check_fails_the_rollout():
 
 
 def test_orphans_are_stopped_and_reported():
-    report, _ = run(running=TWO, orphans=[(2, "b")])
+    report, _log = run(running=TWO, orphans=[(2, "b")])
     assert report["outcome"] == "done"
     assert report["planned"] == []
     orphan = report["processes"][0]
@@ -589,7 +589,7 @@ def test_orphans_are_stopped_and_reported():
 
 
 def test_scaling_reports_start_and_stop_entries():
-    report, _ = run(running={1: "a", 3: "b"}, wanted=[1, 2], connections={(3, "b"): 5})
+    report, _log = run(running={1: "a", 3: "b"}, wanted=[1, 2], connections={(3, "b"): 5})
     fields = (*ENTRY_FIELDS, "connections_before", "attempts")
     assert entries(report, fields) == [
         (2, "rollout", "start", "start", None, "a", True, None, 1),
@@ -620,7 +620,7 @@ def test_deploy_switches_the_release_first():
     [pytest.param({}, "app", id="default-label"), pytest.param({"label": "web"}, "web", id="web")],
 )
 def test_deploy_gate_failure_rolls_back_the_replaced_slots(label, name):
-    report, _ = run(running=TWO, release="r2", gates=BROKEN_R2_SLOT_2, **label)
+    report, _log = run(running=TWO, release="r2", gates=BROKEN_R2_SLOT_2, **label)
     assert report["outcome"] == "rolled_back"
     assert report["failure"] == (
         f"process 2 ({name}) failed its health gate after 3 attempts: handshake refused"
@@ -636,7 +636,7 @@ def test_deploy_gate_failure_rolls_back_the_replaced_slots(label, name):
 
 
 def test_in_place_deploy_failing_at_slot_1_restarts_it_on_the_old_release():
-    report, _ = run(
+    report, _log = run(
         running=TWO, release="r2", can_surge=False, gates={("r2", 1, "a"): broken(attempts=5)}
     )
     assert report["outcome"] == "rolled_back"
@@ -664,7 +664,7 @@ def test_in_place_deploy_failing_at_slot_1_restarts_it_on_the_old_release():
     ],
 )
 def test_failed_rollback_reports_both_failures(rollback_breaks, rollback_failure):
-    report, _ = run(running=TWO, release="r2", **rollback_breaks)
+    report, _log = run(running=TWO, release="r2", **rollback_breaks)
     assert report["outcome"] == "rollback_failed"
     assert report["failure"] == (
         "process 2 (app) failed its health gate after 3 attempts: handshake refused"
@@ -690,7 +690,7 @@ def test_restart_gate_failure_leaves_the_old_side_serving():
 
 
 def test_start_that_raises_is_reported_as_did_not_start():
-    report, _ = run(running=TWO, replace=True, fail_start={(2, "b")})
+    report, _log = run(running=TWO, replace=True, fail_start={(2, "b")})
     assert report["failure"] == "process 2 (app) did not start: exit status 1"
     failed = report["processes"][-1]
     assert (failed["process"], failed["gate_passed"], failed["attempts"]) == (2, False, 0)
@@ -699,7 +699,7 @@ def test_start_that_raises_is_reported_as_did_not_start():
 
 
 def test_stop_that_raises_is_reported_as_did_not_stop():
-    report, _ = run(running=TWO, replace=True, can_surge=False, fail_stop={(1, "a")})
+    report, _log = run(running=TWO, replace=True, can_surge=False, fail_stop={(1, "a")})
     assert report["failure"] == "process 1 (app) did not stop: still running after 30s"
     assert report["processes"][0]["drain_seconds"] is None
 
@@ -755,8 +755,8 @@ def test_check_mode_changes_nothing(setup, planned, outcome, release_after):
 
 
 def test_check_mode_predicts_previous_after_like_a_real_run():
-    predicted, _ = run(running=TWO, release="r2", check_mode=True)
-    real, _ = run(running=TWO, release="r2")
+    predicted, _log = run(running=TWO, release="r2", check_mode=True)
+    real, _log = run(running=TWO, release="r2")
     assert (predicted["release_after"], predicted["previous_after"]) == (
         real["release_after"],
         real["previous_after"],
@@ -764,8 +764,8 @@ def test_check_mode_predicts_previous_after_like_a_real_run():
 
 
 def test_check_mode_predicts_orphans_like_a_real_run():
-    predicted, _ = run(running=TWO, orphans=[(2, "b")], check_mode=True)
-    real, _ = run(running=TWO, orphans=[(2, "b")])
+    predicted, _log = run(running=TWO, orphans=[(2, "b")], check_mode=True)
+    real, _log = run(running=TWO, orphans=[(2, "b")])
     assert real["outcome"] == "done"
     assert predicted["outcome"] == real["outcome"]
 
@@ -790,7 +790,7 @@ def test_deploy_rollback_covers_a_slot_whose_old_side_did_not_stop():
     ],
 )
 def test_report_entries_hold_only_the_documented_fields(breaks):
-    report, _ = run(running=TWO, replace=True, group_size=2, **breaks)
+    report, _log = run(running=TWO, replace=True, group_size=2, **breaks)
     assert report["outcome"] == "failed"
     for entry in report["processes"]:
         assert not [key for key in entry if key.startswith("_")], entry

@@ -1,0 +1,357 @@
+"""bench/run.py without a fleet: its host-side scripts against a fake systemctl and fake app
+processes on unix sockets, and the pure functions that turn reports and samples into results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import run
+
+APP = "echo"
+TIMEOUT = 20.0
+
+# A fake app process: GET /healthz on its unix socket answers 200 with its connections; on
+# SIGTERM it removes its socket and exits, as the example app does.
+FAKE_PROCESS = r"""
+import http.server, json, os, signal, socketserver, sys
+path = sys.argv[1]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"status": "ok", "connections": 7}).encode()
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+    def address_string(self):
+        return "unix"
+def stop(*args):
+    os.unlink(path)
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+socketserver.UnixStreamServer(path, Handler).serve_forever()
+"""
+
+# A fake systemctl for units APP@<slot><side>.service: start spawns a fake process on
+# RUNTIME/<slot><side>.sock and returns at once (Type=exec); stop waits until it is gone.
+FAKE_SYSTEMCTL = r"""
+import os, signal, subprocess, sys, time
+runtime, state = os.environ["FAKE_RUNTIME"], os.environ["FAKE_STATE"]
+with open(os.path.join(state, "calls"), "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\n")
+def name(unit):
+    return unit.split("@", 1)[1].removesuffix(".service")
+def start(unit):
+    socket = os.path.join(runtime, name(unit) + ".sock")
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(state, "process.py"), socket], start_new_session=True
+    )
+    with open(os.path.join(state, name(unit) + ".pid"), "w") as pid:
+        pid.write(str(process.pid))
+def stop(unit):
+    pid_file = os.path.join(state, name(unit) + ".pid")
+    if not os.path.exists(pid_file):
+        return
+    with open(pid_file) as pid:
+        os.kill(int(pid.read()), signal.SIGTERM)
+    os.unlink(pid_file)
+    while os.path.exists(os.path.join(runtime, name(unit) + ".sock")):
+        time.sleep(0.01)
+command, units = sys.argv[1], sys.argv[2:]
+for unit in units:
+    if command == "start":
+        start(unit)
+    elif command == "stop":
+        stop(unit)
+    elif command == "restart":
+        stop(unit)
+        start(unit)
+"""
+
+
+class FakeHost:
+    """A runtime folder with process slots, a fake systemctl on PATH, and its call log."""
+
+    def __init__(self, root: Path) -> None:
+        self.runtime = root / "run"
+        self.state = root / "state"
+        self.bin = root / "bin"
+        for folder in (self.runtime, self.state, self.bin):
+            folder.mkdir()
+        (self.state / "process.py").write_text(FAKE_PROCESS)
+        systemctl = self.bin / "systemctl"
+        systemctl.write_text(f"#!{sys.executable}\n{FAKE_SYSTEMCTL}")
+        systemctl.chmod(0o755)
+        self.env = {
+            **os.environ,
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_RUNTIME": str(self.runtime),
+            "FAKE_STATE": str(self.state),
+        }
+
+    def systemctl(self, *args: str) -> None:
+        subprocess.run(["systemctl", *args], env=self.env, check=True, timeout=TIMEOUT)
+
+    def socket(self, name: str) -> Path:
+        return self.runtime / f"{name}.sock"
+
+    def add_slot(self, slot: int, side: str) -> None:
+        self.systemctl("start", f"{APP}@{slot}{side}.service")
+        wait_for(lambda: self.socket(f"{slot}{side}").exists())
+        self.socket(str(slot)).symlink_to(f"{slot}{side}.sock")
+
+    def calls(self) -> list[str]:
+        return (self.state / "calls").read_text().splitlines()
+
+    def script(self, script: str, *args: str) -> str:
+        command = [sys.executable, "-c", script, *args]
+        result = subprocess.run(
+            command, env=self.env, capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def kill_all(self) -> None:
+        for pid_file in self.state.glob("*.pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def host(short_tmp_dir: Path) -> Iterator[FakeHost]:
+    fake = FakeHost(short_tmp_dir)
+    yield fake
+    fake.kill_all()
+
+
+@pytest.fixture
+def two_slots(host: FakeHost) -> FakeHost:
+    host.add_slot(1, "a")
+    host.add_slot(2, "a")
+    return host
+
+
+# -- the host-side scripts -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["SAMPLER", "FLOOR_STEP", "LIVE_UNITS", "DIRECT_LATENCY"])
+def test_host_scripts_compile(name: str) -> None:
+    compile(getattr(run, name), name, "exec")
+
+
+def test_floor_replaces_every_slot_by_surge(two_slots: FakeHost) -> None:
+    host = two_slots
+    steps = json.loads(host.script(run.FLOOR_STEP, APP, str(host.runtime)))
+
+    assert [(s["process"], s["old_side"], s["new_side"]) for s in steps] == [
+        (1, "a", "b"),
+        (2, "a", "b"),
+    ]
+    for step in steps:
+        parts = ("start_to_healthy_seconds", "switch_seconds", "drain_seconds")
+        assert all(step[part] >= 0 for part in parts)
+        assert step["total_seconds"] == pytest.approx(sum(step[part] for part in parts))
+    # Start before stop, slot after slot; each slot's address now reaches its new side.
+    assert host.calls()[-4:] == [
+        "start echo@1b.service",
+        "stop echo@1a.service",
+        "start echo@2b.service",
+        "stop echo@2a.service",
+    ]
+    assert os.readlink(host.socket("1")) == "1b.sock"
+    assert os.readlink(host.socket("2")) == "2b.sock"
+    assert not host.socket("1a").exists() and host.socket("1b").exists()
+    assert not list(host.runtime.glob("*.floor-*"))
+
+
+def test_floor_goes_back_to_the_first_side_the_next_time(two_slots: FakeHost) -> None:
+    host = two_slots
+    host.script(run.FLOOR_STEP, APP, str(host.runtime))
+    steps = json.loads(host.script(run.FLOOR_STEP, APP, str(host.runtime)))
+
+    assert [(s["old_side"], s["new_side"]) for s in steps] == [("b", "a"), ("b", "a")]
+    assert os.readlink(host.socket("1")) == "1a.sock"
+
+
+def test_live_units_follow_the_slot_links(two_slots: FakeHost) -> None:
+    host = two_slots
+    os.unlink(host.socket("2"))
+    host.systemctl("start", "echo@2b.service")
+    host.socket("2").symlink_to("2b.sock")
+
+    units = json.loads(host.script(run.LIVE_UNITS, APP, str(host.runtime)))
+    assert units == ["echo@1a.service", "echo@2b.service"]
+
+
+def test_sampler_counts_every_side_and_marks_missing_ones(two_slots: FakeHost) -> None:
+    host = two_slots
+    command = [sys.executable, "-u", "-c", run.SAMPLER, str(host.runtime)]
+    sampler = subprocess.Popen(command, env=host.env, stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(sampler.stdout.readline())
+        assert first == {str(host.socket("1a")): 7, str(host.socket("2a")): 7}
+
+        host.systemctl("start", "echo@1b.service")
+        host.systemctl("stop", "echo@1a.service")
+        wanted = {str(host.socket("1a")): -1, str(host.socket("1b")): 7}
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            sample = json.loads(sampler.stdout.readline())
+            if wanted.items() <= sample.items():
+                break
+        assert wanted.items() <= sample.items()
+    finally:
+        sampler.kill()
+        sampler.wait()
+
+
+# -- the rollout reports -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("serial", "hosts", "sizes"),
+    [
+        ("1", 3, [1, 1, 1]),
+        ("25%", 8, [2, 2, 2, 2]),
+        ("50%", 3, [1, 1, 1]),
+        ("10%", 3, [1, 1, 1]),
+        ("2", 3, [2, 1]),
+        ("0", 3, [3]),
+    ],
+)
+def test_batches_as_ansible_makes_them(serial: str, hosts: int, sizes: list[int]) -> None:
+    names = [f"app{number}" for number in range(1, hosts + 1)]
+    batches = run.batches_of(names, serial)
+    assert [len(batch) for batch in batches] == sizes
+    assert [name for batch in batches for name in batch] == names
+
+
+def module_report(host: str, seconds: float) -> dict:
+    process = {
+        "process": 1,
+        "action": "replace",
+        "phase": "rollout",
+        "mode": "surge",
+        "old_side": "a",
+        "new_side": "b",
+        "connections_before": 300,
+        "drain_seconds": 0.05,
+        "start_to_healthy_seconds": 0.4,
+        "gate_passed": True,
+        "attempts": 2,
+        "release": "1.0.0-abc",
+        "reason": "",
+    }
+    return {
+        "outcome": "done",
+        "mode": "surge",
+        "release_before": "1.0.0-abc",
+        "release_after": "1.0.0-abc",
+        "previous_after": None,
+        "switched": False,
+        "planned": [{"process": 1, "action": "replace"}],
+        "processes": [process, {**process, "process": 2, "connections_before": 310}],
+        "failure": None,
+        "rollback_failure": None,
+        "seconds": seconds,
+        "changed": True,
+    }
+
+
+def test_rollout_record_from_the_report_folder(tmp_path: Path) -> None:
+    for host, seconds in (("app1", 1.5), ("app2", 1.25)):
+        (tmp_path / f"{host}.json").write_text(json.dumps(module_report(host, seconds)))
+    (tmp_path / "notes.txt").write_text("not a report")
+
+    reports = run.read_rollout_reports(tmp_path)
+    record = run.rollout_record(reports, ["app1", "app2", "app3"], "1")
+
+    assert record["serial"] == "1"
+    assert record["batches"] == [["app1"], ["app2"], ["app3"]]
+    assert record["hosts"]["app1"]["seconds"] == 1.5
+    assert "processes" not in record["hosts"]["app1"]
+    assert [(s["host"], s["process"], s["connections_before"]) for s in record["steps"]] == [
+        ("app1", 1, 300),
+        ("app1", 2, 310),
+        ("app2", 1, 300),
+        ("app2", 2, 310),
+    ]
+
+
+# -- samples -------------------------------------------------------------------
+
+
+def test_socket_events_after_the_sampling_began() -> None:
+    series = {
+        # Live from the start, replaced at 2.0 s.
+        "app1/1a": [[0.0, 10], [1.0, 12], [2.0, -1], [3.0, -1]],
+        # Appears at 1.0 s, not answering yet, then up.
+        "app1/1b": [[1.0, -1], [1.5, 0], [3.0, 11]],
+        # Up when it first appears after the start: an "up" too.
+        "app2/1b": [[0.5, 10], [1.0, 9]],
+        "app2/1a": [[0.1, 3], [1.0, -1]],
+    }
+    events = run.socket_events(series)
+
+    assert [(e["host"], e["socket"], e["event"], e["at"]) for e in events] == [
+        ("app2", "1b", "up", 0.5),
+        ("app2", "1a", "gone", 1.0),
+        ("app1", "1b", "up", 1.5),
+        ("app1", "1a", "gone", 2.0),
+    ]
+
+
+def test_latest_counts_keep_answering_sockets_only() -> None:
+    series = {"app1/1a": [[0.0, 10], [1.0, -1]], "app1/1b": [[1.0, 4], [2.0, 12]], "x/1a": []}
+    assert run.latest_counts(series) == {"app1/1b": 12}
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def test_restart_in_turn_waits_for_nothing_but_systemctl() -> None:
+    command = run.restart_in_turn(["echo@1a.service", "echo@2b.service"])
+    assert command == "systemctl restart echo@1a.service && systemctl restart echo@2b.service"
+
+
+def test_one_by_one_restart_command_runs_in_a_shell(two_slots: FakeHost) -> None:
+    host = two_slots
+    command = run.restart_in_turn(["echo@1a.service", "echo@2a.service"])
+    subprocess.run(["sh", "-c", command], env=host.env, check=True, timeout=TIMEOUT)
+
+    assert host.calls()[-2:] == ["restart echo@1a.service", "restart echo@2a.service"]
+    wait_for(lambda: host.socket("1a").exists() and host.socket("2a").exists())
+
+
+def test_fleet_host_specs_name_the_app_hosts_first() -> None:
+    specs = ["app1:app", "app2:app", "app3:app", "edge1:edge", "acme1:acme"]
+    assert run.fleet_host_specs(3) == specs
+    assert len(run.fleet_host_specs(run.LARGE_APP_HOSTS)) == run.LARGE_APP_HOSTS + 2
+
+
+def test_remote_quoting_keeps_the_scripts_whole() -> None:
+    for script in (run.SAMPLER, run.FLOOR_STEP, run.LIVE_UNITS):
+        quoted = run._quote(script)
+        out = subprocess.run(
+            ["sh", "-c", f"printf %s {quoted}"], capture_output=True, text=True, check=True
+        ).stdout
+        assert out == script
