@@ -242,15 +242,17 @@ def command_error(rc, out, err):
 class Addresses:
     """Where process slot N, side S listens, as the probe reaches it."""
 
-    def __init__(self, bind, runtime_dir, tcp_address, tcp_port_base):
+    def __init__(self, bind, runtime_dir, tcp_address, tcp_port_base, sided=True):
         self.bind = bind
+        # supervisor's programs listen on the slot's own path; systemd's on a side's.
+        self.sided = sided
         self.runtime_dir = runtime_dir
         host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(tcp_address, tcp_address)
         self.host = "[%s]" % host if ":" in host and not host.startswith("[") else host
         self.tcp_port_base = tcp_port_base
 
     def socket(self, slot, side):
-        return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side))
+        return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side if self.sided else ""))
 
     def slot_link(self, slot):
         return os.path.join(self.runtime_dir, "%d.sock" % slot)
@@ -595,6 +597,7 @@ def main():
         params["runtime_dir"] or "/run/%s" % params["name"],
         params["tcp_address"],
         params["tcp_port_base"],
+        sided=params["process_manager"] == "systemd",
     )
     if params["process_manager"] == "systemd":
         manager = SystemdManager(module, params["name"], addresses)

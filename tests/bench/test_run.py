@@ -55,8 +55,11 @@ def name(unit):
     return unit.split("@", 1)[1].removesuffix(".service")
 def start(unit):
     socket = os.path.join(runtime, name(unit) + ".sock")
+    # Like a unit's process, it shares no file with systemctl's caller.
+    quiet = subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, os.path.join(state, "process.py"), socket], start_new_session=True
+        [sys.executable, os.path.join(state, "process.py"), socket],
+        start_new_session=True, stdin=quiet, stdout=quiet, stderr=quiet,
     )
     with open(os.path.join(state, name(unit) + ".pid"), "w") as pid:
         pid.write(str(process.pid))
