@@ -92,7 +92,9 @@ class Rollout:
         (make the slot's address reach that side); forget(slot); commit({slot: side})
         (what must run at boot). Failures raise RolloutError.
     probe: connections(slot, side) -> int or None; gate(slot, side) -> GateResult.
-    links: current(), previous(), switch(release) -> bool, restore(current, previous).
+    links: current(), previous(), switch(release) -> bool (records that a rollout is under
+        way until settle()), restore(current, previous), interrupted() -> bool (a rollout
+        switched and never settled), settle().
     clock: a monotonic clock, in seconds.
     """
 
@@ -134,7 +136,10 @@ class Rollout:
             self.wanted = sorted(self.live)
         before = (self.links.current(), self.links.previous())
         switching = bool(self.release) and self.release != before[0]
-        steps = plan(self.live, self.wanted, self.replace or switching)
+        # A rollout cut short after its switch (the controller killed) left processes on
+        # either release: this run replaces them all onto the live one.
+        interrupted = self.links.interrupted()
+        steps = plan(self.live, self.wanted, self.replace or switching or interrupted)
         self.report = {
             "outcome": UNCHANGED,
             "mode": self.mode,
@@ -142,6 +147,7 @@ class Rollout:
             "release_after": before[0],
             "previous_after": before[1],
             "switched": switching,
+            "interrupted": interrupted,
             "planned": [{"process": slot, "action": action} for slot, action in steps],
             "processes": self.processes,
             "failure": None,
@@ -168,8 +174,11 @@ class Rollout:
             else:
                 self.report["outcome"] = FAILED
             self.report["committed"] = self.manager.commit(self.live)
+            if self.report["outcome"] == ROLLED_BACK:
+                self.links.settle()
             return self._finish(started)
         self.report["committed"] = self.manager.commit(self.live)
+        self.links.settle()
         if switching or steps or orphans:
             self.report["outcome"] = DONE
         return self._finish(started)

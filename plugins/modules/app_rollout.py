@@ -32,6 +32,8 @@ description:
   - When a process fails its gate after the release switched, the module goes back by itself,
     with C(current) and C(previous) as they were and every process already replaced replaced
     again onto the release that ran before, and fails with a report of both.
+  - A rollout cut short after it switched the release (a marker C(<base_dir>/.rollout-pending)
+    stays) is finished by the next one, which replaces every process onto the live release.
   - A successor left running by an interrupted rollout (two processes on one slot) is stopped
     first; the slot keeps the process its address reaches.
   - Must run with a Python that has C(websockets), such as the release's own virtualenv.
@@ -173,6 +175,12 @@ switched:
   description: Whether the rollout made another release live (before any rollback).
   returned: always
   type: bool
+interrupted:
+  description:
+    - Whether an earlier rollout had switched the release and was cut short (the controller
+      killed, say) before every process ran it; this run then replaced every process.
+  returned: always
+  type: bool
 planned:
   description: The steps the rollout planned, in order.
   returned: always
@@ -233,6 +241,8 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe imp
 
 ACTIVE_STATES = ("active", "activating", "reloading")
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
+# In the base directory while a rollout that switched the release is under way.
+PENDING = ".rollout-pending"
 
 
 def command_error(rc, out, err):
@@ -514,10 +524,21 @@ class ReleaseLinks:
     def previous(self):
         return link_target_id(self._link("previous"))
 
+    def interrupted(self):
+        return os.path.exists(self._link(PENDING))
+
+    def settle(self):
+        if os.path.exists(self._link(PENDING)):
+            os.unlink(self._link(PENDING))
+
     def switch(self, release):
         current = self.current()
         if current == release:
             return False
+        # Written before the switch, removed once every process runs the live release: a
+        # rollout cut short in between is finished by the next one.
+        with open(self._link(PENDING), "w") as handle:
+            handle.write("%s\n" % release)
         if current:
             replace_symlink(self._link("previous"), os.path.join(self.releases_dir, current))
         replace_symlink(self._link("current"), os.path.join(self.releases_dir, release))

@@ -39,11 +39,21 @@ class FakeLinks:
         if release == self._current:
             return False
         self._previous, self._current = self._current, release
+        self.pending = True
         return True
 
     def restore(self, current, previous):
         self.log.append(("restore", current, previous))
         self._current, self._previous = current, previous
+
+    # A rollout under way (switched, not settled): not logged, checked by its own tests.
+    pending = False
+
+    def interrupted(self):
+        return self.pending
+
+    def settle(self):
+        self.pending = False
 
 
 class FakeManager:
@@ -519,6 +529,7 @@ def test_surge_restart_reports_every_field():
         "release_after": "r1",
         "previous_after": "r0",
         "switched": False,
+        "interrupted": False,
         "planned": [{"process": 1, "action": "replace"}, {"process": 2, "action": "replace"}],
         "processes": [replaced(1, 40, 1), replaced(2, 7, 2)],
         "failure": None,
@@ -794,3 +805,40 @@ def test_report_entries_hold_only_the_documented_fields(breaks):
     assert report["outcome"] == "failed"
     for entry in report["processes"]:
         assert not [key for key in entry if key.startswith("_")], entry
+
+
+# A rollout cut short after its switch ------------------------------------------------------
+
+
+def test_a_rollout_cut_short_after_its_switch_is_finished_by_the_next_run():
+    host, log = make(running=TWO, wanted=[1, 2])
+    host.links.pending = True  # the switch happened, the controller died before the end
+    report = host.run()
+    assert report["interrupted"] is True
+    assert log[:8] == surge(1, "a", "b") + surge(2, "a", "b")
+    assert report["outcome"] == "done"
+    assert host.links.pending is False
+
+
+def test_a_deploy_settles_once_every_process_runs_the_release():
+    host, _log = make(running=TWO, release="r2")
+    report = host.run()
+    assert (report["outcome"], report["interrupted"]) == ("done", False)
+    assert host.links.pending is False
+
+
+def test_a_rollback_that_failed_leaves_the_rollout_to_be_finished():
+    host, _log = make(
+        running=TWO, release="r2", gates={(ANY, 2, "b"): broken(), (ANY, 1, "a"): broken()}
+    )
+    report = host.run()
+    assert report["outcome"] == "rollback_failed"
+    assert host.links.pending is True
+
+
+def test_check_mode_plans_to_finish_a_rollout_cut_short():
+    host, log = make(running=TWO, wanted=[1, 2], check_mode=True)
+    host.links.pending = True
+    report = host.run()
+    assert [step["action"] for step in report["planned"]] == ["replace", "replace"]
+    assert (report["outcome"], log) == ("done", [])
