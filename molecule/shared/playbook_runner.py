@@ -12,12 +12,18 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
-def ansible_playbook(playbook, *options, **extra_vars):
+def playbook_command(playbook, *options, **extra_vars):
+    """The command line and environment that run one playbook against the scenario's hosts."""
     command = [ANSIBLE_PLAYBOOK, "-i", INVENTORY, str(PROJECT / playbook), *options]
     if extra_vars:
         command += ["--extra-vars", json.dumps(extra_vars)]
     # Plain output: the tests read task names and the recap from it.
     environment = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    return command, environment
+
+
+def ansible_playbook(playbook, *options, **extra_vars):
+    command, environment = playbook_command(playbook, *options, **extra_vars)
     return subprocess.run(
         command, capture_output=True, text=True, timeout=900, check=False, env=environment
     )
