@@ -165,10 +165,6 @@ def fmt_rate(rate: Any) -> str:
     return f"{rate:g} msg/s" if is_number(rate) else f"rate {NOT_MEASURED}"
 
 
-def fmt_range(low: float, high: float) -> str:
-    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f} to {high:.2f}"
-
-
 def fmt_percent(fraction: float) -> str:
     return f"{fraction * 100:.0f}%"
 
@@ -1215,6 +1211,14 @@ def event_level(series: tuple[list[float], list[float]] | None, at: float) -> fl
     return levels[-1] if levels else 0.0
 
 
+def slot_colours(series: Mapping[str, Any]) -> dict[str, Any]:
+    """One colour per process slot: its two sides (app1/1a, app1/1b) share it."""
+    palette = [f"C{index}" for index in range(10)]
+    slots = sorted({name.rstrip("ab") for name in series}, key=natural_key)
+    colour_of = {slot: palette[index % len(palette)] for index, slot in enumerate(slots)}
+    return {name: colour_of[name.rstrip("ab")] for name in series}
+
+
 def mark_socket_event(axes: Any, event: Mapping[str, Any], colour: Any, series: Any) -> None:
     """A marker where a socket came up (^) or went away (v)."""
     marker = "^" if event.get("event") == "up" else "v"
@@ -1227,10 +1231,10 @@ def plot_connections(run: Mapping[str, Any], title: str) -> Figure | None:
     if not series:
         return None
     figure, axes = new_figure()
-    colours = {}
+    colours = slot_colours(series)
     for name, (seconds, counts) in series.items():
-        (line,) = axes.plot(seconds, counts, label=name, linewidth=1.2)
-        colours[name] = line.get_color()
+        style = "--" if name.endswith("b") else "-"
+        axes.plot(seconds, counts, style, color=colours[name], label=name, linewidth=1.2)
     for event in run_socket_events(run):
         name = process_name(event.get("host"), event.get("socket"))
         mark_socket_event(axes, event, colours.get(name, "grey"), series.get(name))
