@@ -89,12 +89,16 @@ class EchoServer:
             return f"ws://localhost{path}"
         return f"ws://127.0.0.1:{self.port}{path}"
 
-    def connect(self, path: str = "/") -> ClientConnection:
+    def connect(self, path: str = "/", **options) -> ClientConnection:
         """Open a WebSocket client; use it as a context manager."""
-        options = {"open_timeout": CLIENT_TIMEOUT, "close_timeout": CLIENT_TIMEOUT}
+        options = {"open_timeout": CLIENT_TIMEOUT, "close_timeout": CLIENT_TIMEOUT, **options}
         if self.socket_path is not None:
             return unix_connect(self.socket_path, self.uri(path), **options)
         return connect(self.uri(path), **options)
+
+    def connect_from(self, origin: str, path: str = "/") -> ClientConnection:
+        """A WebSocket client sending the Origin header a browser page on origin would."""
+        return self.connect(path, origin=origin)
 
     def open_socket(self) -> socket.socket:
         """Open a raw stream socket to the server; closed at teardown."""

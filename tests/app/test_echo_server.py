@@ -134,3 +134,17 @@ def test_socket_path_holding_a_regular_file_is_left_alone(start_server, short_tm
     assert server.wait_exit() == 1
     assert "not a socket" in server.log()
     assert precious.read_text() == "not a socket"
+
+
+def test_origins_refuse_pages_of_other_sites(start_server) -> None:
+    server = start_server(WSFLEET_ORIGINS="https://chat.example.com https://example.com")
+    with pytest.raises(InvalidStatus) as excinfo, server.connect_from("https://evil.example.net"):
+        pass
+    assert excinfo.value.response.status_code == 403
+    with server.connect_from("https://example.com") as websocket:
+        websocket.send("mine")
+        assert websocket.recv(timeout=5) == "mine"
+    # Clients that are not browsers send no Origin: they pass.
+    with server.connect() as websocket:
+        websocket.send("no origin")
+        assert websocket.recv(timeout=5) == "no origin"

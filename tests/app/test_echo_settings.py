@@ -112,3 +112,17 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_environ({})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_origins_are_a_space_separated_list() -> None:
+    environ = {"WSFLEET_ORIGINS": "https://example.com  https://chat.example.com:8443"}
+    assert Settings.from_environ(environ).origins == (
+        "https://example.com",
+        "https://chat.example.com:8443",
+    )
+    assert Settings.from_environ({}).origins == ()
+
+
+def test_an_origin_must_be_scheme_and_host() -> None:
+    with pytest.raises(ValueError, match="WSFLEET_ORIGINS"):
+        Settings.from_environ({"WSFLEET_ORIGINS": "example.com"})

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import testinfra
 from fleet_checks import (
     APP,
     BASE_DIR,
@@ -14,6 +15,7 @@ from fleet_checks import (
     hosts_of,
     live_units,
 )
+from playbook_runner import INVENTORY
 
 testinfra_hosts = hosts_of("app")
 
@@ -138,3 +140,29 @@ def test_app_host_nginx_proxies_websockets_to_the_processes(host):
 
 def test_no_unit_failed(host):
     assert host.check_output("systemctl --failed --no-legend --plain") == ""
+
+
+def app_port_reachable_from(source, target_address):
+    """Whether a host reaches an app host's NGINX port, from inside that host."""
+    probe = (
+        "import socket, sys\n"
+        "try:\n"
+        "    socket.create_connection((sys.argv[1], 80), timeout=5).close()\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "else:\n"
+        "    print('open')\n"
+    )
+    return source.check_output(f'python3 -c "{probe}" {target_address}')
+
+
+def test_only_the_edge_reaches_the_app_hosts_nginx(host):
+    address = host.ansible.get_variables()["ansible_host"]
+    edge = testinfra.get_host(f"ansible://{hosts_of('edge')[0]}?ansible_inventory={INVENTORY}")
+    other = testinfra.get_host(f"ansible://{hosts_of('acme')[0]}?ansible_inventory={INVENTORY}")
+    assert app_port_reachable_from(edge, address) == "open"
+    # Refused at once (a TCP reset), not left to time out.
+    assert app_port_reachable_from(other, address) == "ConnectionRefusedError"
+    # The role's own table only; SSH (this very check) still works.
+    assert "table inet wsfleet" in host.check_output("nft list tables")
+    assert host.service("wsfleet-firewall.service").is_enabled

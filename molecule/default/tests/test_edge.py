@@ -6,6 +6,7 @@ import re
 import socket
 import ssl
 
+import pytest
 from fleet_checks import hosts_of
 from tls_checks import (
     acme_root,
@@ -16,6 +17,7 @@ from tls_checks import (
     mozilla_intermediate_issues,
     peer_certificate,
 )
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 testinfra_hosts = hosts_of("edge")
@@ -25,13 +27,14 @@ def edge_address(host):
     return host.ansible.get_variables()["ansible_host"]
 
 
-def wss_connect(host):
+def wss_connect(host, **options):
     """wss:// to the edge's fleet name, at its address, trusting only Pebble's root."""
     return connect(
         f"wss://{fleet_name(host.backend.host)}/",
         sock=socket.create_connection((edge_address(host), 443), timeout=10),
         ssl=ssl.create_default_context(cafile=acme_root()),
         open_timeout=10,
+        **options,
     )
 
 
@@ -82,6 +85,27 @@ def test_http_redirects_to_https_except_acme_challenges(host):
     finally:
         host.check_output(f"rm -f {challenges}/probe")
     assert status == 200
+
+
+def test_the_redirect_never_names_a_host_the_client_made_up(host):
+    status, headers = http_get(edge_address(host), "evil.example.net", "/chat")
+    assert status == 301
+    assert headers["Location"] == f"https://{fleet_name(host.backend.host)}/chat"
+
+
+def test_a_page_of_another_site_cannot_open_a_websocket(host):
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        wss_connect(host, origin="https://evil.example.net"),
+    ):
+        pass
+    assert refused.value.response.status_code == 403
+    # The site's own pages, and clients that send no Origin, get through.
+    own = f"https://{fleet_name(host.backend.host)}"
+    for options in ({"origin": own}, {}):
+        with wss_connect(host, **options) as websocket:
+            websocket.send("hello")
+            assert websocket.recv(timeout=10) == "hello"
 
 
 def test_renewal_runs_from_certbots_timer_with_the_reload_hook(host):

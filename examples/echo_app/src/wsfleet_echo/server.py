@@ -103,6 +103,10 @@ async def start_listening(app: EchoApp, settings: Settings) -> Server:
         "ping_interval": settings.ping_interval,
         "ping_timeout": settings.ping_interval,
     }
+    if settings.origins:
+        # A page from another site may not open a WebSocket with this site's cookies (403).
+        # None lets clients that send no Origin, which are not browsers, through.
+        options["origins"] = [*settings.origins, None]
     if settings.socket_path is not None:
         remove_stale_socket(settings.socket_path)
         # No chmod: the process manager's UMask decides who may connect.

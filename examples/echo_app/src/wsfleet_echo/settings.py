@@ -38,6 +38,8 @@ class Settings:
     instance: str = DEFAULT_INSTANCE
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     ping_interval: float = DEFAULT_PING_INTERVAL
+    # Origins whose pages may open a WebSocket; empty: any (the edge checks already).
+    origins: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             ping_interval=read_seconds(
                 environ, "WSFLEET_PING_INTERVAL", DEFAULT_PING_INTERVAL, allow_zero=False
             ),
+            origins=read_origins(environ, "WSFLEET_ORIGINS"),
         )
 
     @property
@@ -79,6 +82,15 @@ def read_socket_path(environ: Mapping[str, str], name: str) -> str | None:
             f"{name} must be at most {MAX_SOCKET_PATH_BYTES} bytes long, got {len(path)}: {path!r}"
         )
     return path
+
+
+def read_origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Space-separated origins, each scheme://host[:port] as a browser sends it."""
+    origins = tuple((environ.get(name) or "").split())
+    for origin in origins:
+        if "://" not in origin or origin.endswith("/"):
+            raise ValueError(f"{name} must list origins like https://example.com, got {origin!r}")
+    return origins
 
 
 def read_port(environ: Mapping[str, str], name: str, default: int) -> int:
