@@ -24,8 +24,8 @@ scripts/galaxy_importer.sh
 step "execution environment: ansible-builder makes its build context"
 scripts/ee.sh
 
-step "pytest: plugin unit tests, the example app, the load generator"
-pytest tests/unit tests/app tests/bench
+step "pytest: plugin unit tests, bad input at every door, the example app, the benchmark"
+pytest tests/unit tests/inputs tests/app tests/bench
 
 step "molecule: every scenario on one shared fleet"
 molecule test --all

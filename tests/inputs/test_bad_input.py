@@ -1,0 +1,165 @@
+"""Bad input at every door: every option of every role, and the rollout settings, refused
+before any host changes, with the variable named.
+
+The role cases come from the roles' argument specs, so that a new option cannot skip this:
+each option gets a value its type (or its choices) cannot take, on a host of its own, and
+the role's `preflight` entry point (what playbooks/preflight.yml runs on every host before
+site.yml or deploy.yml change one) must refuse it. The hosts are the controller itself
+(connection local): preflight changes nothing, and nothing here needs the fleet.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+ROLES_DIR = PROJECT / "roles"
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+
+# A value each type cannot take. Plain strings and paths take any value: their own checks
+# (patterns, files) are the role's asserts, tested with the roles.
+BAD_VALUE_BY_TYPE = {
+    "int": "many",
+    "float": "lots",
+    "bool": "perhaps",
+    "list": {"not": "a list"},
+    "dict": "not a mapping",
+}
+NOT_A_CHOICE = "no-such-choice"
+
+PREFLIGHT_PLAY = """
+- name: Run each case's role preflight
+  hosts: cases
+  gather_facts: true
+  gather_subset: [min]
+  tasks:
+    - name: Check the case's inputs
+      block:
+        - name: Run the role's preflight
+          ansible.builtin.include_role:
+            name: "wsfleet.deploy.{{ case_role }}"
+            tasks_from: preflight
+        - name: Note that the input was accepted
+          ansible.builtin.set_fact:
+            case_outcome: accepted
+      rescue:
+        - name: Note why the input was refused
+          ansible.builtin.set_fact:
+            case_outcome: "{{ ansible_failed_result.msg | default('refused') }}"
+      always:
+        - name: Keep the outcome for the test
+          ansible.builtin.copy:
+            content: "{{ case_outcome }}"
+            dest: "{{ case_outcomes }}/{{ inventory_hostname }}"
+            mode: "0644"
+"""
+
+
+def argument_specs(role):
+    specs = yaml.safe_load((ROLES_DIR / role / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]
+
+
+def role_cases():
+    """(role, option, bad value) for every option whose type or choices can refuse a value."""
+    cases = []
+    for role in sorted(path.name for path in ROLES_DIR.iterdir() if (path / "meta").is_dir()):
+        assert "preflight" in argument_specs(role), f"roles/{role} has no preflight entry point"
+        for option, spec in sorted(argument_specs(role)["main"]["options"].items()):
+            if spec.get("choices"):
+                cases.append((role, option, NOT_A_CHOICE))
+            elif spec["type"] in BAD_VALUE_BY_TYPE:
+                cases.append((role, option, BAD_VALUE_BY_TYPE[spec["type"]]))
+    return cases
+
+
+CASES = role_cases()
+
+
+def local_host(**host_vars):
+    return {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        **host_vars,
+    }
+
+
+def run_playbook(playbook, inventory, *options):
+    environment = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "25"}
+    return subprocess.run(
+        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=PROJECT,
+        env=environment,
+    )
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """What each role case's preflight said, by case index."""
+    folder = tmp_path_factory.mktemp("bad-input")
+    results = folder / "outcomes"
+    results.mkdir()
+    hosts = {
+        f"case{index:03d}": local_host(case_role=role, case_outcomes=str(results), **{option: bad})
+        for index, (role, option, bad) in enumerate(CASES)
+    }
+    inventory = folder / "inventory.json"
+    inventory.write_text(json.dumps({"cases": {"hosts": hosts}}))
+    playbook = folder / "preflight.yml"
+    playbook.write_text(PREFLIGHT_PLAY)
+    run = run_playbook(playbook, inventory)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return {int(path.name[4:]): path.read_text() for path in results.iterdir()}
+
+
+def test_every_role_option_is_covered():
+    covered = {(role, option) for role, option, _ in CASES}
+    # Every role has options its types refuse; a role that loses them all would be odd.
+    assert {role for role, _ in covered} == {
+        path.name for path in ROLES_DIR.iterdir() if (path / "meta").is_dir()
+    }
+
+
+@pytest.mark.parametrize(
+    ("index", "role", "option", "bad"),
+    [(index, *case) for index, case in enumerate(CASES)],
+    ids=[f"{role}-{option}" for role, option, _ in CASES],
+)
+def test_a_bad_value_is_refused_naming_the_variable(outcomes, index, role, option, bad):
+    outcome = outcomes[index]
+    assert outcome != "accepted", f"{option}={bad!r} passed the {role} preflight"
+    assert option in outcome, outcome
+
+
+@pytest.mark.parametrize(
+    ("variable", "bad"),
+    [
+        ("wsfleet_rolling_serial", "half"),
+        ("wsfleet_rolling_serial", "0"),
+        ("wsfleet_rolling_canary", "perhaps"),
+        ("wsfleet_rolling_max_fail_percentage", "150"),
+    ],
+)
+def test_bad_rollout_settings_stop_the_rollout_before_any_host(tmp_path, variable, bad):
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"app": {"hosts": {"app1": local_host()}}}))
+    run = run_playbook(
+        PROJECT / "playbooks" / "rolling_restart.yml",
+        inventory,
+        "--extra-vars",
+        json.dumps({variable: bad}),
+    )
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert variable in output
+    # The rollout play itself never began.
+    assert "Roll this host out" not in output
