@@ -16,11 +16,9 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import testinfra
 from fleet_checks import (
     APP,
     BASE_DIR,
@@ -31,16 +29,11 @@ from fleet_checks import (
     hosts_of,
     live_units,
 )
-from playbook_runner import INVENTORY, PROJECT, ansible_playbook, playbook_command, run_ok
-from tls_checks import acme_root, fleet_name
+from live_load import assert_nothing_dropped, live_clients, remote
+from playbook_runner import PROJECT, ansible_playbook, playbook_command, run_ok
 
-sys.path.insert(0, str(PROJECT))
-from bench.wsload import LoadConfig, LoadRunner
-
-EDGE = hosts_of("edge")[0]
 APPS = hosts_of("app")
 CLIENTS = 300
-CLEAN_CLOSE_CODES = {"1001", "1012"}
 # Each client is moved once per rollout (a process replaced once closes its clients once); the
 # margin covers a client whose reconnect happened to land on a process not yet replaced.
 MAX_CLOSES_PER_CLIENT = 1.05
@@ -50,49 +43,6 @@ MAX_OVER_MEAN = 1.25
 QUICK_GATE = {"wsfleet_app_health_retries": 12}
 # The control host runs the same ansible-core as the controller.
 ANSIBLE_CORE_VERSION = importlib.metadata.version("ansible-core")
-
-
-def remote(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def address(name):
-    return remote(name).ansible.get_variables()["ansible_host"]
-
-
-@contextmanager
-def live_clients():
-    """Clients holding connections through the edge while the block runs; yields a list
-    that receives their report when the block ends."""
-    config = LoadConfig(
-        url=f"wss://{fleet_name(EDGE)}/",
-        connect_to=address(EDGE),
-        ca_file=acme_root(),
-        clients=CLIENTS,
-        rate=1.0,
-        ramp_up=5,
-        reconnect_jitter=0.5,
-        grace=10,
-    )
-    runner = LoadRunner(config)
-    runner.start()
-    reports = []
-    try:
-        runner.wait_connected(timeout=60)
-        yield reports
-    finally:
-        reports.append(runner.stop())
-
-
-def assert_nothing_dropped(report, restarted=True):
-    summary = report.summary()
-    assert report.handshakes_failed == 0, summary
-    assert report.abnormal_closures == 0, summary
-    assert set(report.server_closes) <= CLEAN_CLOSE_CODES, summary
-    assert report.messages_lost == 0, summary
-    assert report.messages_acknowledged == report.messages_sent > 0, summary
-    if restarted:
-        assert report.reconnects > 0, summary
 
 
 def process_pids(name):
@@ -154,7 +104,7 @@ def connections_once_everyone_is_back(deadline_seconds=30):
 
 def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
     before = {name: process_pids(name) for name in APPS}
-    with live_clients() as reports:
+    with live_clients(CLIENTS) as (reports, _runner):
         result = run_ok(
             "playbooks/rolling_restart.yml",
             "--extra-vars",
@@ -176,7 +126,7 @@ def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
 
 
 def test_a_deploy_under_load_drops_nobody(releases):
-    with live_clients() as reports:
+    with live_clients(CLIENTS) as (reports, _runner):
         run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["1.1.0"])
     assert_nothing_dropped(reports[0])
     for name in APPS:
@@ -187,7 +137,7 @@ def test_a_deploy_under_load_drops_nobody(releases):
 def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases):
     first, *others = APPS
     untouched = {name: process_pids(name) for name in others}
-    with live_clients() as reports:
+    with live_clients(CLIENTS) as (reports, _runner):
         result = ansible_playbook(
             "playbooks/deploy.yml",
             wsfleet_app_source_path=releases["9.9.0"],
@@ -211,7 +161,7 @@ def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases
 
 
 def test_a_rolling_rollback_under_load_drops_nobody():
-    with live_clients() as reports:
+    with live_clients(CLIENTS) as (reports, _runner):
         run_ok("playbooks/rollback.yml")
     assert_nothing_dropped(reports[0])
     for name in APPS:
@@ -321,7 +271,7 @@ def test_a_scheduled_rolling_restart_runs_from_a_control_host(tmp_path):
     timer = control.service("wsfleet-rolling-restart.timer")
     assert timer.is_enabled and timer.is_running
     before = {name: process_pids(name) for name in APPS}
-    with live_clients() as reports:
+    with live_clients(CLIENTS) as (reports, _runner):
         # What the timer does when it fires: start the service, which runs to its end.
         control.run("systemctl start wsfleet-rolling-restart.service")
     service = control.service("wsfleet-rolling-restart.service")

@@ -1,0 +1,242 @@
+"""Faults a fleet meets, each under live WebSocket load through the edge.
+
+Clients of a host that dies, or whose connections the fault cuts, are expected to see 1006
+(abnormal closure): they are counted apart, and what is asserted is what must hold anyway:
+no message lost (every client resends what was not echoed), new handshakes served by the
+hosts that remain, and the fleet whole again afterwards. Each test records its figures, which
+the module writes to faults.json at the end (WSFLEET_FAULTS_REPORT, else the scenario's
+ephemeral folder). The steps share the fleet: tests of one module, run in file order.
+"""
+
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fleet_checks import (
+    APP,
+    BASE_DIR,
+    current_release,
+    example_app_at_version,
+    hosts_of,
+    live_units,
+)
+from live_load import EDGE, address, container, figures, live_clients, remote
+from playbook_runner import ansible_playbook, changed_counts, playbook_command, run_ok
+from tls_checks import acme_root, fleet_name, https_get
+from websockets.sync.client import connect
+
+APPS = hosts_of("app")
+CLIENTS = 200
+# A release that fails its gate is given up after this many more attempts.
+QUICK_GATE = {"wsfleet_app_health_retries": 12}
+# Functional deadlines only: how long to wait for something that must happen.
+RECOVERY_DEADLINE = 120
+FIGURES = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def faults_report():
+    yield
+    default = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "faults.json"
+    path = Path(os.environ.get("WSFLEET_FAULTS_REPORT") or default)
+    path.write_text(json.dumps(FIGURES, indent=2) + "\n")
+
+
+def wait_until(condition, deadline=RECOVERY_DEADLINE, step=0.1):
+    """Seconds until condition() held, or None when it never did in time."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(step)
+    return None
+
+
+def edge_answers():
+    try:
+        status, _, _ = https_get(address(EDGE), fleet_name(EDGE))
+    except OSError:
+        return False
+    return status == 200
+
+
+def new_handshake_seconds():
+    """One fresh wss:// handshake through the edge, timed; an exception if it fails."""
+    started = time.monotonic()
+    with connect(
+        f"wss://{fleet_name(EDGE)}/",
+        sock=socket.create_connection((address(EDGE), 443), timeout=30),
+        ssl=ssl.create_default_context(cafile=acme_root()),
+        open_timeout=30,
+    ) as websocket:
+        elapsed = time.monotonic() - started
+        websocket.send("through")
+        assert websocket.recv(timeout=10) == "through"
+    return elapsed
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """2.0.0, good; 6.6.6, whose every process exits at once with status 3 (a crash loop)."""
+    sources = {
+        version: example_app_at_version(tmp_path_factory, version) for version in ("2.0.0", "6.6.6")
+    }
+    server = sources["6.6.6"] / "src" / "wsfleet_echo" / "server.py"
+    start = "def main() -> int:\n    configure_logging()\n"
+    assert start in server.read_text()
+    server.write_text(server.read_text().replace(start, start + "    return 3\n"))
+    return {version: str(path) for version, path in sources.items()}
+
+
+def test_the_edge_nginx_killed_comes_back_by_itself():
+    edge = remote(EDGE)
+    before = edge.check_output("cat /run/nginx.pid")
+    with live_clients(CLIENTS) as (reports, _runner):
+        killed_at = time.monotonic()
+        edge.run(f"kill -KILL {before}")
+        assert wait_until(lambda: not edge_answers(), deadline=10, step=0.02) is not None
+        recovered = wait_until(edge_answers, step=0.05)
+        back_after = time.monotonic() - killed_at
+    report = reports[0]
+    assert recovered is not None, "the edge's NGINX did not come back"
+    assert edge.check_output("cat /run/nginx.pid") != before
+    assert edge.service("nginx").is_running
+    # Its clients were cut (1006) and came back; none of their messages was lost.
+    assert report.messages_lost == 0, report.summary()
+    FIGURES["edge_nginx_killed"] = {**figures(report), "back_after_seconds": round(back_after, 2)}
+
+
+def test_the_edge_cut_off_from_an_app_host_sends_handshakes_to_the_others():
+    cut = APPS[-1]
+    host = remote(cut)
+    drop = (
+        "nft add table inet wsfleet_fault && nft add chain inet wsfleet_fault input "
+        "'{ type filter hook input priority -10; }' && "
+        f"nft add rule inet wsfleet_fault input ip saddr {address(EDGE)} drop"
+    )
+    with live_clients(CLIENTS) as (reports, _runner):
+        host.check_output(drop)
+        try:
+            # Every new handshake gets through: one that lands on the cut host waits the
+            # edge's connect timeout and is retried on another.
+            handshakes = [new_handshake_seconds() for _ in range(20)]
+        finally:
+            host.check_output("nft delete table inet wsfleet_fault")
+    report = reports[0]
+    # Packets were dropped, not refused: the open connections through the cut host stalled
+    # and resumed when it ended; nothing they sent was lost.
+    assert report.messages_lost == 0, report.summary()
+    FIGURES["edge_cut_off_from_an_app_host"] = {
+        **figures(report),
+        "new_handshakes": len(handshakes),
+        "new_handshake_seconds_max": round(max(handshakes), 3),
+        "new_handshake_seconds_median": round(sorted(handshakes)[len(handshakes) // 2], 3),
+    }
+
+
+def test_a_crash_looping_release_is_caught_by_the_gate_and_rolled_back(releases):
+    first = APPS[0]
+    before = {name: current_release(remote(name)) for name in APPS}
+    with live_clients(CLIENTS) as (reports, _runner):
+        result = ansible_playbook(
+            "playbooks/deploy.yml", wsfleet_app_source_path=releases["6.6.6"], **QUICK_GATE
+        )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"Rollout stopped at {first}, now back on {before[first]}" in output
+    for name in APPS:
+        host = remote(name)
+        assert current_release(host) == before[name]
+        # The crash loop never left a unit failed for good, and nothing else runs.
+        assert host.check_output("systemctl --failed --no-legend --plain") == ""
+        assert len(live_units(host)) == len(host.process.filter(user=APP))
+    # Surge: the crashing successors never received a client, so nobody was moved.
+    report = reports[0]
+    assert report.handshakes_failed == 0 and report.abnormal_closures == 0, report.summary()
+    assert report.messages_lost == 0, report.summary()
+    FIGURES["crash_looping_release"] = figures(report)
+
+
+@pytest.fixture
+def a_full_disk():
+    """The releases folder of the last app host on a small filesystem of its own, full."""
+    host = remote(APPS[-1])
+    releases = f"{BASE_DIR}/releases"
+    host.check_output(
+        f"mkdir -p /root/releases.real && mount --bind {releases} /root/releases.real && "
+        f"mount -t tmpfs -o size=200m wsfleet-fault {releases} && "
+        f"cp -a /root/releases.real/. {releases}/ && "
+        f"fallocate -l $(( $(df --output=avail -B1 {releases} | tail -1) - 8*1024*1024 )) "
+        f"{releases}/.filler"
+    )
+    yield host
+    host.check_output(f"umount {releases} && umount /root/releases.real")
+
+
+def test_a_full_disk_stops_the_deploy_before_anything_switches(releases, a_full_disk):
+    before = {name: current_release(remote(name)) for name in APPS}
+    with live_clients(CLIENTS) as (reports, _runner):
+        result = ansible_playbook("playbooks/deploy.yml", wsfleet_app_source_path=releases["2.0.0"])
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "wsfleet_app_min_free_space_mb" in output
+    assert "nothing was installed or switched" in output
+    assert "Roll this host out" not in output
+    for name in APPS:
+        assert current_release(remote(name)) == before[name]
+    installed = a_full_disk.check_output(f"ls {BASE_DIR}/releases").split()
+    assert not [name for name in installed if name.startswith("2.0.0-")]
+    report = reports[0]
+    assert report.handshakes_failed == 0 and report.messages_lost == 0, report.summary()
+    FIGURES["full_disk_during_deploy"] = figures(report)
+
+
+def podman(*args):
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_an_app_host_stopped_mid_deploy_fails_alone_and_a_rerun_heals_it(releases):
+    first, stopped = APPS[0], APPS[-1]
+    container_address = address(stopped)
+    command, environment = playbook_command(
+        "playbooks/deploy.yml",
+        wsfleet_app_source_path=releases["2.0.0"],
+        wsfleet_rolling_max_fail_percentage=50,
+    )
+    with live_clients(CLIENTS) as (reports, _runner):
+        deploy = subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        # The moment the first host's rollout has switched, the other host dies.
+        assert wait_until(
+            lambda: current_release(remote(first)).startswith("2.0.0-"), deadline=600, step=0.5
+        )
+        podman("stop", "--time", "0", container(stopped))
+        output, _ = deploy.communicate(timeout=900)
+        served_meanwhile = [new_handshake_seconds() for _ in range(10)]
+    report = reports[0]
+    # Only the stopped host failed; the rollout went on as max_fail_percentage allows.
+    assert deploy.returncode != 0
+    assert re.search(rf"{stopped}\s+: .*unreachable=1", output), output[-3000:]
+    assert re.search(rf"{first}\s+: .*unreachable=0\s+failed=0", output), output[-3000:]
+    assert current_release(remote(first)).startswith("2.0.0-")
+    assert report.messages_lost == 0, report.summary()
+    FIGURES["app_host_stopped_mid_deploy"] = {
+        **figures(report),
+        "new_handshake_seconds_max_with_a_host_down": round(max(served_meanwhile), 3),
+    }
+    # Back up, the same deploy converges it, and then nothing changes.
+    podman("start", container(stopped))
+    assert wait_until(lambda: remote(stopped).run("systemctl is-system-running").rc in (0, 1))
+    assert address(stopped) == container_address
+    run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["2.0.0"])
+    again = run_ok("site.yml", wsfleet_app_source_path=releases["2.0.0"])
+    assert set(changed_counts(again).values()) == {0}, again.stdout[-3000:]
+    for name in APPS:
+        assert current_release(remote(name)).startswith("2.0.0-")

@@ -1,0 +1,80 @@
+"""Live WebSocket clients through the edge while a test does something to the fleet
+(bench/wsload.py): numbered messages, resent after a reconnect, every close accounted for."""
+
+import os
+import sys
+from contextlib import contextmanager
+
+import testinfra
+from fleet_checks import hosts_of
+from playbook_runner import INVENTORY, PROJECT
+from tls_checks import acme_root, fleet_name
+
+sys.path.insert(0, str(PROJECT))
+from bench.wsload import LoadConfig, LoadRunner
+
+EDGE = hosts_of("edge")[0]
+CLEAN_CLOSE_CODES = {"1001", "1012"}
+
+
+def remote(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def address(name):
+    return remote(name).ansible.get_variables()["ansible_host"]
+
+
+def container(name):
+    """The podman container behind a local-fleet host."""
+    return f"{os.environ['WSFLEET_FLEET_NAME']}-{name}"
+
+
+@contextmanager
+def live_clients(clients, **options):
+    """Clients holding wss:// connections through the edge while the block runs; yields a
+    list that receives their report when the block ends, and the runner itself."""
+    config = LoadConfig(
+        url=f"wss://{fleet_name(EDGE)}/",
+        connect_to=address(EDGE),
+        ca_file=acme_root(),
+        clients=clients,
+        rate=1.0,
+        ramp_up=5,
+        reconnect_jitter=0.5,
+        grace=10,
+        **options,
+    )
+    runner = LoadRunner(config)
+    runner.start()
+    reports = []
+    try:
+        runner.wait_connected(timeout=60)
+        yield reports, runner
+    finally:
+        reports.append(runner.stop())
+
+
+def assert_nothing_dropped(report, restarted=True):
+    summary = report.summary()
+    assert report.handshakes_failed == 0, summary
+    assert report.abnormal_closures == 0, summary
+    assert set(report.server_closes) <= CLEAN_CLOSE_CODES, summary
+    assert report.messages_lost == 0, summary
+    assert report.messages_acknowledged == report.messages_sent > 0, summary
+    if restarted:
+        assert report.reconnects > 0, summary
+
+
+def figures(report):
+    """What the clients saw, as data for the faults report."""
+    return {
+        "clients": report.clients,
+        "handshakes_failed": report.handshakes_failed,
+        "handshake_failures": dict(report.handshake_failures),
+        "abnormal_closures": report.abnormal_closures,
+        "server_closes": dict(report.server_closes),
+        "messages_sent": report.messages_sent,
+        "messages_lost": report.messages_lost,
+        "reconnect_delay": dict(report.reconnect_delay),
+    }
