@@ -105,7 +105,9 @@ options:
     type: int
     default: 120
   health_delay:
-    description: Seconds between two attempts of the gate.
+    description:
+      - Seconds between two attempts of the gate, at most. The first waits are shorter (0.02 s,
+        doubling), since most processes are ready within a fraction of a second.
     type: float
     default: 0.25
   health_timeout:
@@ -472,6 +474,15 @@ class SupervisorManager:
         return False
 
 
+def backoff(delay, first=0.02):
+    """Waits between gate attempts: short at first, since most processes are ready within a
+    fraction of a second, doubling up to delay."""
+    wait = first
+    while True:
+        yield min(wait, delay)
+        wait *= 2
+
+
 class Probe:
     """The health gate and the connection count, on each process's own address."""
 
@@ -493,13 +504,14 @@ class Probe:
 
     def gate(self, slot, side):
         url, unix_socket = self.addresses.probe_target(slot, side)
+        waits = backoff(self.delay)
         result, errors, attempts = probe_with_retries(
             lambda: probe_once(
                 url, unix_socket, ping=True, timeout=self.timeout, health_path=self.path
             ),
             retries=self.retries,
             delay=self.delay,
-            sleep=self.sleep,
+            sleep=lambda _delay: self.sleep(next(waits)),
         )
         if result is None:
             return GateResult(False, attempts, errors[-1] if errors else "unknown")
