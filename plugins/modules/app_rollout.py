@@ -54,9 +54,12 @@ options:
     description: Where the processes' unix sockets live. Default C(/run/<name>).
     type: path
   process_manager:
-    description: What runs the processes.
+    description:
+      - What runs the processes. C(auto) finds out from the host, for a rollout of what it
+        runs (a rolling restart, a rollback); supervisor when it has this app's programs
+        (C(/etc/supervisor/conf.d/<name>.conf)), else systemd.
     type: str
-    choices: [systemd, supervisor]
+    choices: [systemd, supervisor, auto]
     default: systemd
   bind:
     description: How each process listens, as the role's C(wsfleet_app_bind).
@@ -159,6 +162,10 @@ outcome:
   sample: done
 mode:
   description: How processes are replaced on this host, C(surge) or C(in_place).
+  returned: always
+  type: str
+process_manager:
+  description: The process manager the rollout worked with (what C(auto) found).
   returned: always
   type: str
 release_before:
@@ -584,6 +591,13 @@ def target_release(module, links):
     return release
 
 
+def running_manager(name, supervisor_conf_dir="/etc/supervisor/conf.d"):
+    """The process manager that runs the app here: supervisor has its programs' file."""
+    if os.path.exists(os.path.join(supervisor_conf_dir, "%s.conf" % name)):
+        return "supervisor"
+    return "systemd"
+
+
 def failure_message(report):
     if report["outcome"] == "rolled_back":
         return "back on %s and serving: %s" % (report["release_after"], report["failure"])
@@ -602,7 +616,9 @@ def main():
             name=dict(type="str", required=True),
             base_dir=dict(type="path", required=True),
             runtime_dir=dict(type="path"),
-            process_manager=dict(type="str", choices=["systemd", "supervisor"], default="systemd"),
+            process_manager=dict(
+                type="str", choices=["systemd", "supervisor", "auto"], default="systemd"
+            ),
             bind=dict(type="str", choices=["unix", "tcp", "reuseport"], default="unix"),
             tcp_address=dict(type="str", default="127.0.0.1"),
             tcp_port_base=dict(type="int", default=8001),
@@ -625,14 +641,17 @@ def main():
         module.fail_json(msg="release and rollback are mutually exclusive")
     if (params["processes"] is not None and params["processes"] < 1) or params["group_size"] < 1:
         module.fail_json(msg="processes and group_size must be at least 1")
+    process_manager = params["process_manager"]
+    if process_manager == "auto":
+        process_manager = running_manager(params["name"])
     addresses = Addresses(
         params["bind"],
         params["runtime_dir"] or "/run/%s" % params["name"],
         params["tcp_address"],
         params["tcp_port_base"],
-        sided=params["process_manager"] == "systemd",
+        sided=process_manager == "systemd",
     )
-    if params["process_manager"] == "systemd":
+    if process_manager == "systemd":
         manager = SystemdManager(module, params["name"], addresses)
     else:
         manager = SupervisorManager(module, params["name"])
@@ -656,6 +675,7 @@ def main():
         # Only reading what runs can fail outside a step: nothing changed yet.
         module.fail_json(msg="could not read what runs on the host: %s" % exc)
     report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False)
+    report["process_manager"] = process_manager
     if params["processes"] is None and not report["planned"] and not report["processes"]:
         module.fail_json(
             msg="no process of %s runs here: deploy it with site.yml first" % params["name"],

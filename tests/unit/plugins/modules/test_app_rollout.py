@@ -10,6 +10,7 @@ from ansible_collections.wsfleet.deploy.plugins.modules.app_rollout import (
     SupervisorManager,
     SystemdManager,
     backoff,
+    running_manager,
 )
 
 
@@ -81,3 +82,10 @@ def test_supervisor_programs_that_run_are_the_live_slots():
     # supervisorctl status exits 3 when a program is not running: still an answer.
     module = FakeModule({("supervisorctl", "status"): (3, status, "")})
     assert SupervisorManager(module, "echo").running() == {1: "a", 3: "a"}
+
+
+def test_auto_finds_supervisor_by_its_programs_file(tmp_path):
+    assert running_manager("echo", str(tmp_path)) == "systemd"
+    (tmp_path / "echo.conf").write_text("[program:echo_01]\n")
+    assert running_manager("echo", str(tmp_path)) == "supervisor"
+    assert running_manager("other", str(tmp_path)) == "systemd"
