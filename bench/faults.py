@@ -95,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         "--render-only", action="store_true", help="write faults.md from the faults.json there"
     )
     args = parser.parse_args(argv)
-    figures_file = args.out / "faults.json"
+    # The scenario's tests run in their own folder: the path they write to must be absolute.
+    figures_file = args.out.resolve() / "faults.json"
     if not args.render_only:
         run_scenario(figures_file)
     results = json.loads(figures_file.read_text())
-    (args.out / "faults.md").write_text(render(results, machine_line()))
+    (args.out.resolve() / "faults.md").write_text(render(results, machine_line()))
     return 0
 
 
