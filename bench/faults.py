@@ -1,11 +1,11 @@
 """The faults report: what clients saw when the fleet met each fault, and how long it took to
-recover, measured by the molecule `faults` scenario under live load (its tests assert the
-behaviour; this turns the figures they record into a report).
+recover, measured by the molecule faults scenario, `worst_case`, under live load (its tests
+assert the behaviour; this turns the figures they record into a report).
 
     .venv/bin/python -m bench.faults --out docs/benchmarks
 
-runs `molecule test -s faults` on the shared local fleet, keeps `faults.json` and writes
-`faults.md` beside it.
+runs `molecule test -s worst_case` on the shared local fleet, keeps `faults.json` and
+writes `faults.md` beside it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ EXTRA = {
 def run_scenario(figures_file: Path) -> None:
     environment = {**os.environ, "WSFLEET_FAULTS_REPORT": str(figures_file)}
     molecule = str(Path(sys.executable).parent / "molecule")
-    subprocess.run([molecule, "test", "-s", "faults"], cwd=PROJECT, env=environment, check=True)
+    subprocess.run([molecule, "test", "-s", "worst_case"], cwd=PROJECT, env=environment, check=True)
 
 
 def closes(counts: dict[str, int]) -> str:
@@ -67,7 +67,7 @@ def render(results: dict, machine: str) -> str:
         "Each fault met under live WebSocket load through the edge (wss://, one message per",
         "client per second, numbered and resent after a reconnect). Clients of a host that dies,",
         "or whose connections a fault cuts, see 1006: counted here, expected. The molecule",
-        "`faults` scenario asserts what must hold (no message lost, new handshakes served, the",
+        "`worst_case` scenario asserts what must hold (no message lost, new handshakes served, the",
         "fleet whole again after a re-run); these are its figures.",
         "",
         f"Command: `{COMMAND}`. Machine: {machine}.",
