@@ -28,4 +28,9 @@ step "pytest: plugin unit tests, bad input at every door, the example app, the b
 pytest tests/unit tests/inputs tests/app tests/bench
 
 step "molecule: every scenario on one shared fleet"
+# Molecule remembers a fleet it created in its state directory. Keep that state in the project
+# and start from none: a stale "created" from an aborted run would skip creating the hosts.
+export MOLECULE_EPHEMERAL_DIRECTORY="$PWD/.fleet/molecule-state"
+rm -rf "$MOLECULE_EPHEMERAL_DIRECTORY"
+python fleet/localfleet.py down --name wsfleet-molecule --inventory "$MOLECULE_EPHEMERAL_DIRECTORY/fleet.yml"
 molecule test --all
