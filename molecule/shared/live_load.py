@@ -5,9 +5,9 @@ import os
 import sys
 from contextlib import contextmanager
 
-import testinfra
+from edge_checks import address
 from fleet_checks import hosts_of
-from playbook_runner import INVENTORY, PROJECT
+from playbook_runner import PROJECT
 from tls_checks import acme_root, fleet_name
 
 sys.path.insert(0, str(PROJECT))
@@ -15,14 +15,6 @@ from bench.wsload import LoadConfig, LoadRunner
 
 EDGE = hosts_of("edge")[0]
 CLEAN_CLOSE_CODES = {"1001", "1012"}
-
-
-def remote(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def address(name):
-    return remote(name).ansible.get_variables()["ansible_host"]
 
 
 def container(name):

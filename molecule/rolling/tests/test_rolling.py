@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from edge_checks import remote
 from fleet_checks import (
     APP,
     BASE_DIR,
@@ -29,7 +30,7 @@ from fleet_checks import (
     hosts_of,
     live_units,
 )
-from live_load import assert_nothing_dropped, live_clients, remote
+from live_load import assert_nothing_dropped, live_clients
 from playbook_runner import PROJECT, ansible_playbook, playbook_command, run_ok
 
 APPS = hosts_of("app")

@@ -4,17 +4,18 @@ step's settings (molecule/tls/vars), then checks from the controller and on the 
 The steps depend on each other: tests of one module, run in file order.
 """
 
-import asyncio
 import re
-import socket
-import ssl
-import time
 
-import testinfra
+from edge_checks import (
+    address,
+    echo_through,
+    handshake_flood,
+    remote,
+    renewal_under_an_open_websocket,
+)
 from fleet_checks import hosts_of
-from playbook_runner import INVENTORY, PROJECT, changed_counts, run_ok
+from playbook_runner import PROJECT, changed_counts, run_ok
 from tls_checks import (
-    acme_root,
     certificate_names,
     fleet_name,
     http_get,
@@ -23,23 +24,12 @@ from tls_checks import (
     peer_certificate,
     unverified_certificate,
 )
-from websockets.asyncio.client import connect as async_connect
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 VARS = PROJECT / "molecule" / "tls" / "vars"
 EDGE = hosts_of("edge")[0]
 APPS = hosts_of("app")
 # Handshakes fired at once against a limit of 1 per second with a burst of 3.
 FLOOD_SIZE = 20
-
-
-def remote(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def address(name):
-    return remote(name).ansible.get_variables()["ansible_host"]
 
 
 def site(*vars_files, limit=None):
@@ -51,23 +41,6 @@ def site(*vars_files, limit=None):
 def edge_site(*vars_files):
     """site.yml on the edge alone: the steps that change only the edge."""
     return site(*vars_files, limit=EDGE)
-
-
-def echo_through(name, server_name=None, cafile=None, message="hello"):
-    """One wss:// session to a host at its address, verified, with one echo."""
-    context = ssl.create_default_context(cafile=cafile or acme_root())
-    with connect(
-        f"wss://{server_name or fleet_name(name)}/",
-        sock=_tls_socket(name),
-        ssl=context,
-        open_timeout=10,
-    ) as websocket:
-        websocket.send(message)
-        return websocket.recv(timeout=10)
-
-
-def _tls_socket(name):
-    return socket.create_connection((address(name), 443), timeout=10)
 
 
 def nginx_master_pid(name):
@@ -92,7 +65,7 @@ def test_the_edge_can_serve_a_self_signed_certificate():
 
 def test_back_to_acme_the_issued_certificate_returns_without_a_new_request():
     result = edge_site()
-    assert "Point NGINX at the certificate" in _changed_tasks(result, EDGE)
+    assert "Point the router at the certificate" in _changed_tasks(result, EDGE)
     assert "Request the certificate from the ACME server" not in _changed_tasks(result, EDGE)
     certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
     assert certificate_names(certificate) == [fleet_name(EDGE)]
@@ -157,64 +130,14 @@ def test_a_new_domain_list_gets_a_new_certificate_once():
     assert changed_counts(again)[EDGE] == 0
 
 
-async def _hold_connection_across(renew):
-    """Open a wss:// connection, run renew(), then use the same connection again."""
-    context = ssl.create_default_context(cafile=acme_root())
-    async with async_connect(
-        f"wss://{fleet_name(EDGE)}/", host=address(EDGE), port=443, ssl=context
-    ) as websocket:
-        await websocket.send("before")
-        assert await websocket.recv() == "before"
-        await asyncio.to_thread(renew)
-        await websocket.send("after")
-        return await asyncio.wait_for(websocket.recv(), 10)
-
-
 def test_a_renewal_by_the_timers_service_reloads_nginx_without_dropping_websockets():
-    edge = remote(EDGE)
-    before = peer_certificate(address(EDGE), fleet_name(EDGE)).serial_number
-    master = nginx_master_pid(EDGE)
-    drop_in = "/etc/systemd/system/certbot.service.d/zz-force.conf"
-
-    def renew_through_the_timers_service():
-        # The unit certbot.timer starts, with its environment, forced to renew now.
-        edge.check_output(
-            f"printf '[Service]\\nExecStart=\\nExecStart=/usr/bin/certbot -q renew "
-            f"--force-renewal\\n' > {drop_in} && systemctl daemon-reload"
-        )
-        try:
-            edge.check_output("systemctl start certbot.service")
-        finally:
-            edge.check_output(f"rm -f {drop_in} && systemctl daemon-reload")
-
-    assert asyncio.run(_hold_connection_across(renew_through_the_timers_service)) == "after"
-    assert edge.service("certbot.service").systemd_properties["Result"] == "success"
-    # A reload, not a restart: same master process, new certificate for new connections.
-    assert nginx_master_pid(EDGE) == master
-    deadline = time.monotonic() + 30
-    while peer_certificate(address(EDGE), fleet_name(EDGE)).serial_number == before:
-        assert time.monotonic() < deadline, "NGINX still serves the old certificate"
-        time.sleep(0.5)
-
-
-async def _flood(count):
-    context = ssl.create_default_context(cafile=acme_root())
-
-    async def one_handshake():
-        try:
-            async with async_connect(
-                f"wss://{fleet_name(EDGE)}/", host=address(EDGE), port=443, ssl=context
-            ):
-                return 101
-        except InvalidStatus as error:
-            return error.response.status_code
-
-    return await asyncio.gather(*(one_handshake() for _ in range(count)))
+    # A reload, not a restart: the same master process, the new certificate served.
+    renewal_under_an_open_websocket(EDGE, lambda: nginx_master_pid(EDGE))
 
 
 def test_a_handshake_flood_from_one_address_gets_429():
     edge_site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml")
-    statuses = asyncio.run(_flood(FLOOD_SIZE))
+    statuses = handshake_flood(EDGE, FLOOD_SIZE)
     assert set(statuses) == {101, 429}
     # At most the burst and the rate's share pass; most of a sudden flood is refused.
     assert statuses.count(429) >= FLOOD_SIZE // 2

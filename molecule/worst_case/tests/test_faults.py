@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from edge_checks import address, remote
 from fleet_checks import (
     APP,
     BASE_DIR,
@@ -26,7 +27,7 @@ from fleet_checks import (
     hosts_of,
     live_units,
 )
-from live_load import EDGE, address, container, figures, live_clients, remote
+from live_load import EDGE, container, figures, live_clients
 from playbook_runner import ansible_playbook, changed_counts, playbook_command, run_ok
 from tls_checks import acme_root, fleet_name, https_get
 from websockets.sync.client import connect
