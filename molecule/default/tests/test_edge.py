@@ -111,7 +111,7 @@ def test_a_page_of_another_site_cannot_open_a_websocket(host):
 def test_renewal_runs_from_certbots_timer_with_the_reload_hook(host):
     assert host.service("certbot.timer").is_enabled
     assert host.service("certbot.timer").is_running
-    hook = host.file("/etc/letsencrypt/renewal-hooks/deploy/50-wsfleet-reload-nginx")
+    hook = host.file("/etc/letsencrypt/renewal-hooks/deploy/50-wsfleet-reload-router")
     assert hook.mode == 0o755
     assert "systemctl reload nginx.service" in hook.content_string
     environment = host.check_output("systemctl show certbot.service --property Environment")
