@@ -1,0 +1,288 @@
+"""HAProxy in NGINX's place, on the shared fleet: at the edge and on the app hosts (converge),
+then each mixed with NGINX, then NGINX again everywhere. Every step runs a real playbook and
+checks from the controller, through the edge, and on the hosts.
+
+The steps depend on each other: tests of one module, run in file order.
+"""
+
+import json
+import socket
+import ssl
+import time
+
+import pytest
+from edge_checks import (
+    address,
+    echo_through,
+    handshake_flood,
+    remote,
+    renewal_under_an_open_websocket,
+)
+from fleet_checks import (
+    RUNTIME_DIR,
+    current_release,
+    example_app_at_version,
+    healthz,
+    hosts_of,
+    live_units,
+)
+from live_load import assert_nothing_dropped, live_clients
+from playbook_runner import PROJECT, run_ok
+from tls_checks import (
+    acme_root,
+    certificate_names,
+    fleet_name,
+    http_get,
+    https_get,
+    mozilla_intermediate_issues,
+    peer_certificate,
+)
+from websockets.sync.client import connect
+
+EDGE = hosts_of("edge")[0]
+APPS = hosts_of("app")
+CLIENTS = 200
+# Handshake limits of 1 per second with a burst of 3: HAProxy refuses beyond 13 in 10 s.
+TIGHT_LIMITS = PROJECT / "molecule" / "tls" / "vars" / "tight_limits.yml"
+FLOOD_SIZE = 40
+HSTS = "max-age=63072000"
+ADMIN_SOCKET = "/run/haproxy/admin.sock"
+
+
+def haproxy_master_pid(name):
+    return remote(name).check_output("systemctl show -p MainPID --value haproxy.service")
+
+
+def server_rows(name, backend):
+    """{server: row} of 'show servers state' from the host's HAProxy runtime API."""
+    answer = remote(name).check_output(
+        f"echo 'show servers state {backend}' | socat stdio unix-connect:{ADMIN_SOCKET}"
+    )
+    rows = [line.split() for line in answer.splitlines()[1:] if line and not line.startswith("#")]
+    return {row[3]: row for row in rows}
+
+
+def server_states(name, backend):
+    """{server: (operational state, admin state)}; 2 is up, admin bit 0x08 drained."""
+    return {
+        server: (int(row[5]), int(row[6])) for server, row in server_rows(name, backend).items()
+    }
+
+
+def wait_until_every_server_is_up(name, backend, timeout=60):
+    """Every server up, and for three check intervals at least: a router that was just
+    switched behind it may still be about to be seen down."""
+
+    def settled():
+        rows = server_rows(name, backend).values()
+        return all(row[5] == "2" and int(row[9]) >= 6 for row in rows)
+
+    deadline = time.monotonic() + timeout
+    while not settled():
+        assert time.monotonic() < deadline, server_rows(name, backend)
+        time.sleep(0.5)
+
+
+def connections_per_host():
+    """Open WebSocket connections of each app host's processes."""
+    counts = {}
+    for name in APPS:
+        host = remote(name)
+        counts[name] = sum(
+            healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["connections"]
+            for slot in live_units(host)
+        )
+    return counts
+
+
+def new_connections_land_on(count=20):
+    """Where count new WebSockets through the edge land, held open while counted."""
+    before = connections_per_host()
+    sockets = []
+    try:
+        for number in range(count):
+            websocket = connect(
+                f"wss://{fleet_name(EDGE)}/",
+                sock=socket.create_connection((address(EDGE), 443), timeout=10),
+                ssl=ssl.create_default_context(cafile=acme_root()),
+                open_timeout=10,
+            )
+            sockets.append(websocket)
+            websocket.send(f"m{number}")
+            assert websocket.recv(timeout=10) == f"m{number}"
+        after = connections_per_host()
+    finally:
+        for websocket in sockets:
+            websocket.close()
+    return {name: after[name] - before[name] for name in APPS}
+
+
+@pytest.fixture(scope="module")
+def routers(tmp_path_factory):
+    """Inventory options that choose the edge's and the app hosts' routers, as a user's
+    inventory would, layered over the scenario's (converge chose HAProxy everywhere)."""
+    folder = tmp_path_factory.mktemp("routers")
+
+    def choose(edge="haproxy", app="haproxy"):
+        inventory = folder / f"{edge}-{app}.yml"
+        groups = {
+            "edge": {"vars": {"wsfleet_router": edge}},
+            "app": {"vars": {"wsfleet_router": app}},
+        }
+        inventory.write_text(json.dumps({"all": {"children": groups}}))
+        return ["--inventory", str(inventory)]
+
+    return choose
+
+
+def maintenance(name, state, inventory):
+    return run_ok(
+        "playbooks/maintenance.yml", *inventory, "--limit", name, wsfleet_maintenance=state
+    )
+
+
+def test_haproxy_runs_everywhere_and_nginx_is_gone():
+    for name in [EDGE, *APPS]:
+        host = remote(name)
+        assert host.service("haproxy.service").is_running
+        assert host.service("haproxy.service").is_enabled
+        assert not host.package("nginx").is_installed
+        assert not host.file("/etc/nginx").exists
+        # What runs is what the role checked.
+        assert host.run("haproxy -c -q -f /etc/haproxy/haproxy.cfg").rc == 0
+
+
+def test_the_edge_serves_a_pebble_certificate_to_mozillas_intermediate_profile():
+    certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
+    assert certificate_names(certificate) == [fleet_name(EDGE)]
+    assert mozilla_intermediate_issues(address(EDGE), fleet_name(EDGE)) == {}
+    status, headers, _ = https_get(address(EDGE), fleet_name(EDGE))
+    assert status == 200
+    assert headers["Strict-Transport-Security"] == HSTS
+    # No version disclosed: neither HAProxy's nor the app server's.
+    assert headers.get("Server") is None
+
+
+def test_plain_http_redirects_to_https_except_acme_challenges():
+    status, headers = http_get(address(EDGE), fleet_name(EDGE), "/chat?room=1")
+    assert (status, headers["Location"]) == (301, f"https://{fleet_name(EDGE)}/chat?room=1")
+    # Never to whatever Host a client sent.
+    status, headers = http_get(address(EDGE), "evil.example", "/")
+    assert (status, headers["Location"]) == (301, f"https://{fleet_name(EDGE)}/")
+    # Challenges go to certbot's own server, which runs only while it proves a name.
+    status, _ = http_get(address(EDGE), fleet_name(EDGE), "/.well-known/acme-challenge/token")
+    assert status == 503
+
+
+def test_the_app_hosts_see_the_clients_address_through_the_edge():
+    assert echo_through(EDGE) == "hello"
+    # The controller is the hosts' gateway on the fleet's network.
+    controller = remote(APPS[0]).check_output("ip -4 route show default").split()[2]
+    # WebSocket sessions (the edge's own health checks ask for /healthz).
+    sessions = [
+        line
+        for name in APPS
+        for line in remote(name)
+        .check_output("journalctl -t haproxy --no-pager -o cat -n 500")
+        .splitlines()
+        if '"GET / HTTP/1.1"' in line
+    ]
+    # The edge's X-Forwarded-For is trusted: limits and logs see the controller, not the edge.
+    assert sessions and all(line.startswith(f"{controller}:") for line in sessions), sessions
+
+
+def test_a_renewal_reloads_haproxy_and_an_open_websocket_keeps_echoing():
+    # A seamless reload: the same master, a new worker with the new certificate.
+    renewal_under_an_open_websocket(EDGE, lambda: haproxy_master_pid(EDGE))
+
+
+def test_a_handshake_flood_from_one_address_gets_429(routers):
+    run_ok("site.yml", *routers(), "--extra-vars", f"@{TIGHT_LIMITS}", "--limit", EDGE)
+    try:
+        statuses = handshake_flood(EDGE, FLOOD_SIZE)
+        assert set(statuses) == {101, 429}
+        assert statuses.count(429) >= FLOOD_SIZE // 2
+        # HSTS goes with every HTTPS response, HAProxy's refusals included.
+        status, headers, _ = https_get(address(EDGE), fleet_name(EDGE))
+        assert (status, headers["Strict-Transport-Security"]) == (429, HSTS)
+    finally:
+        run_ok("site.yml", *routers(), "--limit", EDGE)
+
+
+@pytest.fixture(scope="module")
+def release_1_1(tmp_path_factory):
+    return str(example_app_at_version(tmp_path_factory, "1.1.0"))
+
+
+def test_a_rolling_restart_and_a_deploy_under_load_drop_nobody(routers, release_1_1):
+    wait_until_every_server_is_up(EDGE, "wsfleet_edge")
+    with live_clients(CLIENTS) as (reports, _runner):
+        run_ok("playbooks/rolling_restart.yml", *routers())
+    assert_nothing_dropped(reports[0])
+    with live_clients(CLIENTS) as (reports, _runner):
+        run_ok("playbooks/deploy.yml", *routers(), wsfleet_app_source_path=release_1_1)
+    assert_nothing_dropped(reports[0])
+    for name in APPS:
+        assert current_release(remote(name)).startswith("1.1.0-")
+
+
+def test_maintenance_drains_a_host_at_the_haproxy_edge_with_no_reload(routers):
+    drained, other = APPS[0], APPS[1]
+    master = haproxy_master_pid(EDGE)
+    maintenance(drained, "drain", routers())
+    try:
+        assert server_states(EDGE, "wsfleet_edge")[drained][1] & 0x08
+        landed = new_connections_land_on()
+        assert landed[drained] == 0 and landed[other] == 20, landed
+    finally:
+        maintenance(drained, "ready", routers())
+    assert server_states(EDGE, "wsfleet_edge")[drained][1] == 0
+    assert haproxy_master_pid(EDGE) == master
+
+
+def test_haproxy_at_the_edge_balances_app_hosts_that_change_to_nginx(routers):
+    run_ok("site.yml", *routers(edge="haproxy", app="nginx"), "--limit", ",".join(APPS))
+    for name in APPS:
+        host = remote(name)
+        assert host.service("nginx.service").is_running
+        assert not host.package("haproxy").is_installed
+        assert not host.file("/etc/haproxy").exists
+        assert not host.file("/etc/systemd/system/haproxy.service.d").exists
+    wait_until_every_server_is_up(EDGE, "wsfleet_edge")
+    landed = new_connections_land_on()
+    assert all(count > 0 for count in landed.values()), landed
+
+
+def test_nginx_at_the_edge_balances_haproxy_app_hosts_and_drains_them(routers):
+    inventory = routers(edge="nginx", app="haproxy")
+    run_ok("site.yml", *inventory)
+    edge = remote(EDGE)
+    assert edge.service("nginx.service").is_running
+    assert not edge.package("haproxy").is_installed
+    # The NGINX edge renewed the certificate its own way (webroot) and serves it.
+    assert certificate_names(peer_certificate(address(EDGE), fleet_name(EDGE))) == [
+        fleet_name(EDGE)
+    ]
+    # An NGINX edge drains a host through the host's own router: HAProxy there drains every
+    # process through its runtime API and answers 503, which the edge retries elsewhere.
+    drained, other = APPS[0], APPS[1]
+    master = haproxy_master_pid(drained)
+    maintenance(drained, "drain", inventory)
+    try:
+        states = server_states(drained, "wsfleet_app")
+        assert states and all(admin & 0x08 for _, admin in states.values()), states
+        landed = new_connections_land_on()
+        assert landed[drained] == 0 and landed[other] == 20, landed
+    finally:
+        maintenance(drained, "ready", inventory)
+    assert haproxy_master_pid(drained) == master
+
+
+def test_back_to_nginx_everywhere(routers):
+    run_ok("site.yml", *routers(edge="nginx", app="nginx"), "--limit", ",".join(APPS))
+    for name in [EDGE, *APPS]:
+        host = remote(name)
+        assert host.service("nginx.service").is_running
+        assert not host.package("haproxy").is_installed
+    assert echo_through(EDGE) == "hello"
+    assert json.loads(https_get(address(EDGE), fleet_name(EDGE))[2])["status"] == "ok"
