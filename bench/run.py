@@ -602,17 +602,20 @@ def large_fleet() -> dict:
 # --- capacity -----------------------------------------------------------------------------
 
 
+def host_rss_kib(address: str, *pgrep: str) -> int:
+    """Resident memory of a host's processes that pgrep finds with these arguments."""
+    selection = " ".join(pgrep)
+    out = subprocess.run(
+        ssh_command(address, "sh", "-c", _quote(
+            f"for p in $(pgrep {selection}); do grep VmRSS /proc/$p/status; done"
+        )),
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return sum(int(n) for n in re.findall(r"VmRSS:\s+(\d+)", out))
+
+
 def app_rss_kib() -> int:
-    total = 0
-    for host in hosts_of("app"):
-        out = subprocess.run(
-            ssh_command(host["address"], "sh", "-c", _quote(
-                "for p in $(pgrep -f wsfleet-echo); do grep VmRSS /proc/$p/status; done"
-            )),
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        total += sum(int(n) for n in re.findall(r"VmRSS:\s+(\d+)", out))
-    return total
+    return sum(host_rss_kib(host["address"], "-f", "wsfleet-echo") for host in hosts_of("app"))
 
 
 def hold_idle(clients: int, compression: bool | None) -> tuple[LoadRunner, str | None]:
@@ -625,25 +628,26 @@ def hold_idle(clients: int, compression: bool | None) -> tuple[LoadRunner, str |
         return runner, str(error)[:300]
 
 
-def capacity(target: int) -> dict:
-    say(f"capacity: up to {target} idle connections through the edge")
+def edge_capacity(target: int) -> dict:
+    """Idle connections held through the edge, up to target, and the first error if any."""
     runner, error = hold_idle(target, None)
     snapshot = runner.snapshot()
     runner.stop()
-    result = {
-        "target": target,
-        "edge": {
-            "held": snapshot.peak_open_connections,
-            "first_error": error,
-            "handshakes_failed": snapshot.handshakes_failed,
-            "handshake_failures": dict(snapshot.handshake_failures),
-            "steps": [
-                [second.open, True]
-                for second in snapshot.timeline[:: max(1, len(snapshot.timeline) // 20)]
-            ],
-        },
-        "memory": {},
+    return {
+        "held": snapshot.peak_open_connections,
+        "first_error": error,
+        "handshakes_failed": snapshot.handshakes_failed,
+        "handshake_failures": dict(snapshot.handshake_failures),
+        "steps": [
+            [second.open, True]
+            for second in snapshot.timeline[:: max(1, len(snapshot.timeline) // 20)]
+        ],
     }
+
+
+def capacity(target: int) -> dict:
+    say(f"capacity: up to {target} idle connections through the edge")
+    result = {"target": target, "edge": edge_capacity(target), "memory": {}}
     for label, compression in (("compression_on", True), ("compression_off", False)):
         say(f"memory per idle connection, {label}")
         # Fresh processes: Python keeps the memory of connections closed earlier, so a
@@ -695,14 +699,17 @@ async def echo_round_trips(url: str, address: str, count: int, cafile: str | Non
     return samples
 
 
+def edge_round_trips(count: int) -> list[float]:
+    """Sequential echo round trips (ms) through the edge over TLS, on one connection."""
+    edge = hosts_of("edge")[0]
+    url, ca_file = f"wss://{edge['name']}.{DOMAIN}/", str(STATE / "acme-root.pem")
+    return asyncio.run(echo_round_trips(url, edge["address"], count, ca_file))
+
+
 def latency(count: int = 2000) -> dict:
     say("latency: edge with TLS, one app host's NGINX, one process on its host")
-    edge, app = hosts_of("edge")[0], hosts_of("app")[0]
-    through_edge = asyncio.run(
-        echo_round_trips(
-            f"wss://{edge['name']}.{DOMAIN}/", edge["address"], count, str(STATE / "acme-root.pem")
-        )
-    )
+    app = hosts_of("app")[0]
+    through_edge = edge_round_trips(count)
     through_app_nginx = asyncio.run(
         echo_round_trips(f"ws://{app['name']}/", app["address"], count, None)
     )
