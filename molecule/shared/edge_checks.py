@@ -1,8 +1,15 @@
 """Checks from the controller through a fleet host's TLS port, whichever router ends TLS there:
-a verified wss:// echo, a WebSocket held open across a certificate renewal, a handshake flood."""
+a verified wss:// echo, WebSockets held open while something else happens (a certificate
+renewal), a handshake flood.
+
+Every client here is websockets' asyncio client. Its sync client over TLS 1.3 sometimes never
+sends the upgrade request: its reader thread takes in the server's session tickets while the
+main thread writes, and the connection hangs until the server's request timeout (measured on
+loopback: about 1 handshake in 150, each a 60 s stall at NGINX; none with the asyncio client).
+"""
 
 import asyncio
-import socket
+import contextlib
 import ssl
 import time
 
@@ -11,7 +18,6 @@ from playbook_runner import INVENTORY
 from tls_checks import acme_root, fleet_name, peer_certificate
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 RENEWAL_DROP_IN = "/etc/systemd/system/certbot.service.d/zz-force.conf"
 
@@ -24,17 +30,67 @@ def address(name):
     return remote(name).ansible.get_variables()["ansible_host"]
 
 
-def echo_through(name, server_name=None, cafile=None, message="hello"):
-    """One wss:// session to a host at its address, verified, with one echo."""
+def _wss(name, server_name=None, cafile=None, open_timeout=10, **options):
+    """An asyncio wss:// connection to a host at its address, verified by name."""
     context = ssl.create_default_context(cafile=cafile or acme_root())
-    with connect(
+    return async_connect(
         f"wss://{server_name or fleet_name(name)}/",
-        sock=socket.create_connection((address(name), 443), timeout=10),
+        host=address(name),
+        port=443,
         ssl=context,
-        open_timeout=10,
-    ) as websocket:
-        websocket.send(message)
-        return websocket.recv(timeout=10)
+        open_timeout=open_timeout,
+        **options,
+    )
+
+
+async def _echo(name, messages, **options):
+    async with _wss(name, **options) as websocket:
+        echoes = []
+        for message in messages:
+            await websocket.send(message)
+            echoes.append(await asyncio.wait_for(websocket.recv(), 10))
+        return echoes
+
+
+def echo_through(name, server_name=None, cafile=None, message="hello", **options):
+    """One wss:// session to a host at its address, verified, with one echo. A refused
+    handshake raises websockets' InvalidStatus."""
+    return echo_many(name, [message], server_name=server_name, cafile=cafile, **options)[0]
+
+
+def echo_many(name, messages, **options):
+    """One wss:// session that sends each message and returns the echoes."""
+    return asyncio.run(_echo(name, messages, **options))
+
+
+async def _timed_handshake(name, timeout):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with _wss(name, open_timeout=timeout) as websocket:
+        elapsed = loop.time() - started
+        await websocket.send("through")
+        assert await asyncio.wait_for(websocket.recv(), 10) == "through"
+    return elapsed
+
+
+def timed_handshake(name, timeout=30):
+    """Seconds one fresh wss:// handshake to a host takes, then an echo; raises if it fails."""
+    return asyncio.run(_timed_handshake(name, timeout))
+
+
+async def _hold_open(name, count, action):
+    async with contextlib.AsyncExitStack() as stack:
+        for number in range(count):
+            websocket = await stack.enter_async_context(_wss(name))
+            await websocket.send(f"m{number}")
+            assert await asyncio.wait_for(websocket.recv(), 10) == f"m{number}"
+        return await asyncio.to_thread(action)
+
+
+def while_held_open(name, count, action):
+    """Open count wss:// connections to a host one after the other, each echoing once, and
+    return what action() returns while they are all open."""
+    return asyncio.run(_hold_open(name, count, action))
 
 
 def renew_through_the_timers_service(name):
@@ -51,10 +107,7 @@ def renew_through_the_timers_service(name):
 
 
 async def _hold_connection_across(name, action):
-    context = ssl.create_default_context(cafile=acme_root())
-    async with async_connect(
-        f"wss://{fleet_name(name)}/", host=address(name), port=443, ssl=context
-    ) as websocket:
+    async with _wss(name) as websocket:
         await websocket.send("before")
         assert await websocket.recv() == "before"
         await asyncio.to_thread(action)
@@ -68,13 +121,9 @@ def echo_across(name, action):
 
 
 async def _flood(name, count):
-    context = ssl.create_default_context(cafile=acme_root())
-
     async def one_handshake():
         try:
-            async with async_connect(
-                f"wss://{fleet_name(name)}/", host=address(name), port=443, ssl=context
-            ):
+            async with _wss(name):
                 return 101
         except InvalidStatus as error:
             return error.response.status_code

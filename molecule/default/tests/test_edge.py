@@ -3,13 +3,11 @@ controller getting its echo through it over wss://."""
 
 import json
 import re
-import socket
-import ssl
 
 import pytest
+from edge_checks import echo_many, echo_through
 from fleet_checks import hosts_of
 from tls_checks import (
-    acme_root,
     certificate_names,
     fleet_name,
     http_get,
@@ -18,24 +16,12 @@ from tls_checks import (
     peer_certificate,
 )
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 testinfra_hosts = hosts_of("edge")
 
 
 def edge_address(host):
     return host.ansible.get_variables()["ansible_host"]
-
-
-def wss_connect(host, **options):
-    """wss:// to the edge's fleet name, at its address, trusting only Pebble's root."""
-    return connect(
-        f"wss://{fleet_name(host.backend.host)}/",
-        sock=socket.create_connection((edge_address(host), 443), timeout=10),
-        ssl=ssl.create_default_context(cafile=acme_root()),
-        open_timeout=10,
-        **options,
-    )
 
 
 def test_edge_nginx_balances_every_app_host(host):
@@ -94,18 +80,13 @@ def test_the_redirect_never_names_a_host_the_client_made_up(host):
 
 
 def test_a_page_of_another_site_cannot_open_a_websocket(host):
-    with (
-        pytest.raises(InvalidStatus) as refused,
-        wss_connect(host, origin="https://evil.example.net"),
-    ):
-        pass
+    name = host.backend.host
+    with pytest.raises(InvalidStatus) as refused:
+        echo_through(name, origin="https://evil.example.net")
     assert refused.value.response.status_code == 403
     # The site's own pages, and clients that send no Origin, get through.
-    own = f"https://{fleet_name(host.backend.host)}"
-    for options in ({"origin": own}, {}):
-        with wss_connect(host, **options) as websocket:
-            websocket.send("hello")
-            assert websocket.recv(timeout=10) == "hello"
+    for options in ({"origin": f"https://{fleet_name(name)}"}, {}):
+        assert echo_through(name, **options) == "hello"
 
 
 def test_renewal_runs_from_certbots_timer_with_the_reload_hook(host):
@@ -119,10 +100,8 @@ def test_renewal_runs_from_certbots_timer_with_the_reload_hook(host):
 
 
 def test_websocket_echo_through_the_edge(host):
-    with wss_connect(host) as websocket:
-        for number in range(20):
-            websocket.send(f"message {number}")
-            assert websocket.recv(timeout=10) == f"message {number}"
+    messages = [f"message {number}" for number in range(20)]
+    assert echo_many(host.backend.host, messages) == messages
 
 
 def test_healthz_through_the_edge(host):

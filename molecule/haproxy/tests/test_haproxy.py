@@ -6,8 +6,6 @@ The steps depend on each other: tests of one module, run in file order.
 """
 
 import json
-import socket
-import ssl
 import time
 
 import pytest
@@ -17,6 +15,7 @@ from edge_checks import (
     handshake_flood,
     remote,
     renewal_under_an_open_websocket,
+    while_held_open,
 )
 from fleet_checks import (
     RUNTIME_DIR,
@@ -29,7 +28,6 @@ from fleet_checks import (
 from live_load import assert_nothing_dropped, live_clients
 from playbook_runner import PROJECT, run_ok
 from tls_checks import (
-    acme_root,
     certificate_names,
     fleet_name,
     http_get,
@@ -37,7 +35,6 @@ from tls_checks import (
     mozilla_intermediate_issues,
     peer_certificate,
 )
-from websockets.sync.client import connect
 
 EDGE = hosts_of("edge")[0]
 APPS = hosts_of("app")
@@ -98,22 +95,7 @@ def connections_per_host():
 def new_connections_land_on(count=20):
     """Where count new WebSockets through the edge land, held open while counted."""
     before = connections_per_host()
-    sockets = []
-    try:
-        for number in range(count):
-            websocket = connect(
-                f"wss://{fleet_name(EDGE)}/",
-                sock=socket.create_connection((address(EDGE), 443), timeout=10),
-                ssl=ssl.create_default_context(cafile=acme_root()),
-                open_timeout=10,
-            )
-            sockets.append(websocket)
-            websocket.send(f"m{number}")
-            assert websocket.recv(timeout=10) == f"m{number}"
-        after = connections_per_host()
-    finally:
-        for websocket in sockets:
-            websocket.close()
+    after = while_held_open(EDGE, count, connections_per_host)
     return {name: after[name] - before[name] for name in APPS}
 
 

@@ -11,14 +11,12 @@ ephemeral folder). The steps share the fleet: tests of one module, run in file o
 import json
 import os
 import re
-import socket
-import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from edge_checks import address, remote
+from edge_checks import address, remote, timed_handshake
 from fleet_checks import (
     APP,
     BASE_DIR,
@@ -29,8 +27,7 @@ from fleet_checks import (
 )
 from live_load import EDGE, container, figures, live_clients
 from playbook_runner import ansible_playbook, changed_counts, playbook_command, run_ok
-from tls_checks import acme_root, fleet_name, https_get
-from websockets.sync.client import connect
+from tls_checks import fleet_name, https_get
 
 APPS = hosts_of("app")
 CLIENTS = 200
@@ -65,21 +62,6 @@ def edge_answers():
     except OSError:
         return False
     return status == 200
-
-
-def new_handshake_seconds():
-    """One fresh wss:// handshake through the edge, timed; an exception if it fails."""
-    started = time.monotonic()
-    with connect(
-        f"wss://{fleet_name(EDGE)}/",
-        sock=socket.create_connection((address(EDGE), 443), timeout=30),
-        ssl=ssl.create_default_context(cafile=acme_root()),
-        open_timeout=30,
-    ) as websocket:
-        elapsed = time.monotonic() - started
-        websocket.send("through")
-        assert websocket.recv(timeout=10) == "through"
-    return elapsed
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +110,7 @@ def test_the_edge_cut_off_from_an_app_host_sends_handshakes_to_the_others():
         try:
             # Every new handshake gets through: one that lands on the cut host waits the
             # edge's connect timeout and is retried on another.
-            handshakes = [new_handshake_seconds() for _ in range(20)]
+            handshakes = [timed_handshake(EDGE) for _ in range(20)]
         finally:
             host.check_output("nft delete table inet wsfleet_fault")
     report = reports[0]
@@ -260,7 +242,7 @@ def test_an_app_host_stopped_mid_deploy_fails_alone_and_a_rerun_heals_it(release
         networks = container_networks(stopped)
         podman("stop", "--time", "0", container(stopped))
         output, _ = deploy.communicate(timeout=900)
-        served_meanwhile = [new_handshake_seconds() for _ in range(10)]
+        served_meanwhile = [timed_handshake(EDGE) for _ in range(10)]
     report = reports[0]
     # Only the stopped host failed; the rollout went on as max_fail_percentage allows.
     assert deploy.returncode != 0
