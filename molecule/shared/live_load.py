@@ -5,8 +5,8 @@ import os
 import sys
 from contextlib import contextmanager
 
-from edge_checks import address
-from fleet_checks import hosts_of
+from edge_checks import address, remote
+from fleet_checks import RUNTIME_DIR, healthz, hosts_of, live_units
 from playbook_runner import PROJECT
 from tls_checks import acme_root, fleet_name
 
@@ -20,6 +20,15 @@ CLEAN_CLOSE_CODES = {"1001", "1012"}
 def container(name):
     """The podman container behind a local-fleet host."""
     return f"{os.environ['WSFLEET_FLEET_NAME']}-{name}"
+
+
+def open_connections(name):
+    """Open connections of each process of a host, by slot, as its /healthz reports them."""
+    host = remote(name)
+    return [
+        healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["connections"]
+        for slot in sorted(live_units(host))
+    ]
 
 
 @contextmanager

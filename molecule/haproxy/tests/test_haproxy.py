@@ -18,14 +18,11 @@ from edge_checks import (
     while_held_open,
 )
 from fleet_checks import (
-    RUNTIME_DIR,
     current_release,
     example_app_at_version,
-    healthz,
     hosts_of,
-    live_units,
 )
-from live_load import assert_nothing_dropped, live_clients
+from live_load import assert_nothing_dropped, live_clients, open_connections
 from playbook_runner import PROJECT, run_ok
 from tls_checks import (
     certificate_names,
@@ -82,14 +79,7 @@ def wait_until_every_server_is_up(name, backend, timeout=60):
 
 def connections_per_host():
     """Open WebSocket connections of each app host's processes."""
-    counts = {}
-    for name in APPS:
-        host = remote(name)
-        counts[name] = sum(
-            healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["connections"]
-            for slot in live_units(host)
-        )
-    return counts
+    return {name: sum(open_connections(name)) for name in APPS}
 
 
 def new_connections_land_on(count=20):

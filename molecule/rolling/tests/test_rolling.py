@@ -30,7 +30,7 @@ from fleet_checks import (
     hosts_of,
     live_units,
 )
-from live_load import assert_nothing_dropped, live_clients
+from live_load import assert_nothing_dropped, live_clients, open_connections
 from playbook_runner import PROJECT, ansible_playbook, playbook_command, run_ok
 
 APPS = hosts_of("app")
@@ -82,15 +82,6 @@ def releases(tmp_path_factory):
     listen = "    if settings.socket_path is not None:\n        remove_stale_socket"
     rewrite(sources["1.3.0"], listen, "    await asyncio.sleep(5)\n" + listen)
     return sources
-
-
-def open_connections(name):
-    """Open connections of each process of a host, as its /healthz reports them."""
-    host = remote(name)
-    return [
-        healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["connections"]
-        for slot in sorted(live_units(host))
-    ]
 
 
 def connections_once_everyone_is_back(deadline_seconds=30):
