@@ -26,12 +26,16 @@ FAULTS = {
     "crash_looping_release": "A release whose processes crash at start, deployed",
     "full_disk_during_deploy": "An app host's releases filesystem full during a deploy",
     "app_host_stopped_mid_deploy": "An app host stopped in the middle of a rolling deploy",
+    "controller_killed_mid_rollout": (
+        "The controller (and the module on the host) killed with SIGKILL mid-surge, then a re-run"
+    ),
 }
 EXTRA = {
     "back_after_seconds": "edge answering again after (s)",
     "new_handshake_seconds_max": "slowest new handshake during the cut (s)",
     "new_handshake_seconds_median": "median new handshake during the cut (s)",
     "new_handshake_seconds_max_with_a_host_down": "slowest new handshake, one host down (s)",
+    "rerun_seconds": "the re-run that healed the fleet took (s)",
 }
 
 

@@ -10,9 +10,7 @@ The steps depend on each other: tests of one module, run in file order.
 
 import importlib.metadata
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +29,7 @@ from fleet_checks import (
     live_units,
 )
 from live_load import assert_nothing_dropped, live_clients, open_connections
-from playbook_runner import PROJECT, ansible_playbook, playbook_command, run_ok
+from playbook_runner import PROJECT, ansible_playbook, run_ok
 
 APPS = hosts_of("app")
 CLIENTS = 300
@@ -71,16 +69,13 @@ def rewrite(source, old, new):
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
-    """1.1.0, a good new release; 9.9.0, whose health check answers 500; and 1.3.0, good but
-    slow to start (5 s before it listens), which holds a surge open long enough to be cut."""
+    """1.1.0, a good new release, and 9.9.0, whose health check answers 500."""
     sources = {
         version: str(example_app_at_version(tmp_path_factory, version))
-        for version in ("1.1.0", "9.9.0", "1.3.0")
+        for version in ("1.1.0", "9.9.0")
     }
     healthy = "HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK"
     rewrite(sources["9.9.0"], healthy, "HTTPStatus.INTERNAL_SERVER_ERROR")
-    listen = "    if settings.socket_path is not None:\n        remove_stale_socket"
-    rewrite(sources["1.3.0"], listen, "    await asyncio.sleep(5)\n" + listen)
     return sources
 
 
@@ -160,55 +155,6 @@ def test_a_rolling_rollback_under_load_drops_nobody():
     for name in APPS:
         assert current_release(remote(name)).startswith("1.0.0-")
         assert versions_served(name) == {"1.0.0"}
-
-
-def surge_under_way(host):
-    """The release switched and a successor runs beside the process it will replace."""
-    check = host.run(
-        f"test -e {BASE_DIR}/.rollout-pending && "
-        f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
-    )
-    return check.rc == 0 and len(check.stdout.splitlines()) > len(live_units(host))
-
-
-def cut_the_deploy_short(source, first):
-    """Start a deploy, and kill the controller and the module on the first host mid-surge."""
-    command, environment = playbook_command("playbooks/deploy.yml", wsfleet_app_source_path=source)
-    deploy = subprocess.Popen(
-        command, env=environment, stdout=subprocess.DEVNULL, start_new_session=True
-    )
-    host = remote(first)
-    deadline = time.monotonic() + 300
-    while not surge_under_way(host):
-        assert deploy.poll() is None and time.monotonic() < deadline, "no surge was seen"
-        time.sleep(0.2)
-    os.killpg(deploy.pid, signal.SIGKILL)
-    deploy.wait()
-    # The module's own process on the host dies too, as it would with its controller's host.
-    host.run("pkill -KILL -u root -f 'venv/bin/python'")
-
-
-def test_a_controller_killed_mid_rollout_leaves_nothing_a_rerun_does_not_heal(releases):
-    first = APPS[0]
-    cut_the_deploy_short(releases["1.3.0"], first)
-    host = remote(first)
-    assert host.file(f"{BASE_DIR}/.rollout-pending").exists
-    run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["1.3.0"])
-    for name in APPS:
-        host = remote(name)
-        units = host.check_output(
-            f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
-        ).splitlines()
-        live = live_units(host)
-        # One process per slot, the one its link reaches; every process on the live release.
-        assert len(units) == len(live), units
-        for slot, unit in live.items():
-            link = host.file(f"{RUNTIME_DIR}/{slot}.sock").linked_to
-            assert link == f"{RUNTIME_DIR}/{unit.split('@')[1]}.sock"
-        assert current_release(host).startswith("1.3.0-")
-        assert versions_served(name) == {"1.3.0"}
-        assert not host.file(f"{BASE_DIR}/.rollout-pending").exists
-        assert not host.file("/run/wsfleet-nginx-drain").exists
 
 
 def test_the_release_directories_stay_consistent():

@@ -11,6 +11,7 @@ ephemeral folder). The steps share the fleet: tests of one module, run in file o
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +21,10 @@ from edge_checks import address, remote, timed_handshake
 from fleet_checks import (
     APP,
     BASE_DIR,
+    RUNTIME_DIR,
     current_release,
     example_app_at_version,
+    healthz,
     hosts_of,
     live_units,
 )
@@ -66,15 +69,24 @@ def edge_answers():
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
-    """2.0.0, good; 6.6.6, whose every process exits at once with status 3 (a crash loop)."""
+    """2.0.0, good; 6.6.6, whose every process exits at once with status 3 (a crash loop);
+    3.0.0, good but slow to start (5 s before it listens), which holds a surge open long enough
+    for the controller to be killed in the middle of it."""
     sources = {
-        version: example_app_at_version(tmp_path_factory, version) for version in ("2.0.0", "6.6.6")
+        version: example_app_at_version(tmp_path_factory, version)
+        for version in ("2.0.0", "6.6.6", "3.0.0")
     }
-    server = sources["6.6.6"] / "src" / "wsfleet_echo" / "server.py"
     start = "def main() -> int:\n    configure_logging()\n"
-    assert start in server.read_text()
-    server.write_text(server.read_text().replace(start, start + "    return 3\n"))
+    rewrite(sources["6.6.6"], start, start + "    return 3\n")
+    listen = "    if settings.socket_path is not None:\n        remove_stale_socket"
+    rewrite(sources["3.0.0"], listen, "    await asyncio.sleep(5)\n" + listen)
     return {version: str(path) for version, path in sources.items()}
+
+
+def rewrite(source, old, new):
+    server = source / "src" / "wsfleet_echo" / "server.py"
+    assert old in server.read_text()
+    server.write_text(server.read_text().replace(old, new))
 
 
 def test_the_edge_nginx_killed_comes_back_by_itself():
@@ -180,6 +192,64 @@ def test_a_full_disk_stops_the_deploy_before_anything_switches(releases, a_full_
     report = reports[0]
     assert report.handshakes_failed == 0 and report.messages_lost == 0, report.summary()
     FIGURES["full_disk_during_deploy"] = figures(report)
+
+
+def surge_under_way(host):
+    """The release switched and a successor runs beside the process it will replace."""
+    check = host.run(
+        f"test -e {BASE_DIR}/.rollout-pending && "
+        f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
+    )
+    return check.rc == 0 and len(check.stdout.splitlines()) > len(live_units(host))
+
+
+def cut_the_deploy_short(source, first):
+    """Start a deploy, and kill the controller and the module on the first host mid-surge."""
+    command, environment = playbook_command("playbooks/deploy.yml", wsfleet_app_source_path=source)
+    deploy = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    host = remote(first)
+    assert wait_until(lambda: surge_under_way(host), deadline=300, step=0.2) is not None, (
+        "no surge was seen"
+    )
+    os.killpg(deploy.pid, signal.SIGKILL)
+    deploy.wait()
+    # The module's own process on the host dies too, as it would with its controller's host.
+    host.run("pkill -KILL -u root -f 'venv/bin/python'")
+
+
+def test_a_controller_killed_mid_rollout_leaves_nothing_a_rerun_does_not_heal(releases):
+    first = APPS[0]
+    with live_clients(CLIENTS) as (reports, _runner):
+        cut_the_deploy_short(releases["3.0.0"], first)
+        assert remote(first).file(f"{BASE_DIR}/.rollout-pending").exists
+        rerun_started = time.monotonic()
+        run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["3.0.0"])
+        rerun_seconds = time.monotonic() - rerun_started
+    for name in APPS:
+        host = remote(name)
+        units = host.check_output(
+            f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
+        ).splitlines()
+        live = live_units(host)
+        # One process per slot, the one its link reaches; every process on the live release.
+        assert len(units) == len(live), units
+        for slot, unit in live.items():
+            link = host.file(f"{RUNTIME_DIR}/{slot}.sock").linked_to
+            assert link == f"{RUNTIME_DIR}/{unit.split('@')[1]}.sock"
+            assert healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["version"] == "3.0.0"
+        assert current_release(host).startswith("3.0.0-")
+        assert not host.file(f"{BASE_DIR}/.rollout-pending").exists
+        assert not host.file("/run/wsfleet-nginx-drain").exists
+    # The cut surge and the re-run moved clients only with clean 1012 closes.
+    report = reports[0]
+    assert report.handshakes_failed == 0 and report.abnormal_closures == 0, report.summary()
+    assert report.messages_lost == 0, report.summary()
+    FIGURES["controller_killed_mid_rollout"] = {
+        **figures(report),
+        "rerun_seconds": round(rerun_seconds, 1),
+    }
 
 
 def podman(*args):
