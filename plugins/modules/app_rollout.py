@@ -362,11 +362,13 @@ class SystemdManager:
             os.path.basename(path)
             for path in glob.glob(os.path.join(WANTS_DIR, "%s@*.service" % self.name))
         )
+        # Only the wants links change, which systemd reads at boot: no daemon reload (each
+        # would cost about 0.15 s per host and reload every unit for nothing).
         if wanted - enabled:
-            self._systemctl("enable", *sorted(wanted - enabled))
+            self._systemctl("enable", "--no-reload", *sorted(wanted - enabled))
             changed = True
         if enabled - wanted:
-            self._systemctl("disable", *sorted(enabled - wanted))
+            self._systemctl("disable", "--no-reload", *sorted(enabled - wanted))
             changed = True
         if not self.can_surge:
             return self._drop_slot_links() or changed
