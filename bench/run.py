@@ -57,6 +57,8 @@ INVENTORY = PROJECT / "inventories" / "local" / "bench-hosts.yml"
 BIN = Path(sys.executable).parent
 APP = "echo"
 RUNTIME_DIR = f"/run/{APP}"
+# Where app_rollout leaves the report of the last rollout on each host.
+LAST_ROLLOUT = f"/srv/{APP}/last-rollout.json"
 DOMAIN = "wsfleet.test"
 APP_HOSTS = 3
 # The optional scaling run: a larger fleet, restarted in 4 host batches without load.
@@ -263,9 +265,29 @@ def fleet_up(app_hosts: int = APP_HOSTS, *, fresh: bool) -> None:
 # --- the rollout playbooks' own reports ---------------------------------------------------
 
 
-def read_rollout_reports(folder: Path) -> dict[str, dict]:
-    """Each host's app_rollout result, by inventory host name, from <folder>/<host>.json."""
-    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+def fresh_reports(texts: dict[str, str], since: float) -> dict[str, dict]:
+    """The reports, by host, of rollouts that began at `since` (epoch seconds) or later: a host
+    the run did not reach keeps an older report, or none."""
+    reports = {}
+    for host, text in texts.items():
+        report = json.loads(text) if text.strip() else {}
+        if report.get("started", 0) >= since:
+            reports[host] = report
+    return reports
+
+
+def read_rollout_reports(since: float) -> dict[str, dict]:
+    """Each app host's app_rollout report of a run that began at `since`, by inventory host
+    name. The module leaves it on the host, so reading it costs the rollout nothing (asking
+    the playbook for it, wsfleet_app_rollout_report_dir, adds tasks on the controller to every
+    host batch)."""
+    texts = {
+        host["name"]: subprocess.run(
+            ssh_command(host["address"], "cat", LAST_ROLLOUT), capture_output=True, text=True
+        ).stdout
+        for host in hosts_of("app")
+    }
+    return fresh_reports(texts, since)
 
 
 def batch_size(serial: str, host_count: int) -> int:
@@ -302,16 +324,11 @@ def rollout_record(reports: dict[str, dict], host_names: list[str], serial: str)
 
 
 def rollout_playbook(name: str, *args: str, serial: str = "1", pipelining: bool = True) -> dict:
-    """Run a rollout playbook with a fresh report folder: its wall time and its reports."""
-    folder = Path(tempfile.mkdtemp(prefix="wsfleet-bench-rollout-"))
-    extra = ["-e", f"wsfleet_app_rollout_report_dir={folder}"]
-    if serial != "1":
-        extra += ["-e", f"wsfleet_rolling_serial={serial}"]
-    try:
-        wall, _ = playbook(name, *extra, *args, pipelining=pipelining)
-        reports = read_rollout_reports(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    """Run a rollout playbook: its wall time and the reports its hosts kept."""
+    extra = ["-e", f"wsfleet_rolling_serial={serial}"] if serial != "1" else []
+    began = time.time()
+    wall, _ = playbook(name, *extra, *args, pipelining=pipelining)
+    reports = read_rollout_reports(began)
     names = [host["name"] for host in hosts_of("app")]
     return {"wall_seconds": wall, **rollout_record(reports, names, serial)}
 

@@ -36,6 +36,8 @@ description:
     stays) is finished by the next one, which replaces every process onto the live release.
   - A successor left running by an interrupted rollout (two processes on one slot) is stopped
     first; the slot keeps the process its address reaches.
+  - Every run but one in check mode leaves its report, what it returns, as JSON in O(report_path)
+    on the host: what the last rollout did there, for people and for tools that read it.
   - Must run with a Python that has C(websockets), such as the release's own virtualenv.
 author:
   - wsfleet.deploy maintainers (!UNKNOWN)
@@ -117,6 +119,11 @@ options:
     description: Seconds each step of one attempt (connect, health check, handshake, ping) may take.
     type: float
     default: 5
+  report_path:
+    description:
+      - Where the run's report is written on the host (JSON, mode 0644, replaced atomically).
+        Default C(<base_dir>/last-rollout.json).
+    type: path
 attributes:
   check_mode:
     description: Reports what it would do (RV(planned)) without doing it.
@@ -218,9 +225,19 @@ seconds:
   description: Wall time of the rollout on the host.
   returned: always
   type: float
+started:
+  description: When the rollout began on the host, in seconds since the epoch.
+  returned: always
+  type: float
+report_path:
+  description: Where the report was written on the host (not in check mode).
+  returned: always
+  type: str
+  sample: /srv/echo/last-rollout.json
 """
 
 import glob
+import json
 import os
 import re
 import time
@@ -600,6 +617,17 @@ def running_manager(name, supervisor_conf_dir="/etc/supervisor/conf.d"):
     return "systemd"
 
 
+def keep_report(report):
+    """The run's report where the next person, or a benchmark, finds it: replaced whole."""
+    content = dict(report, msg=failure_message(report) if report["failure"] else "")
+    temporary = report["report_path"] + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(content, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.chmod(temporary, 0o644)
+    os.rename(temporary, report["report_path"])
+
+
 def failure_message(report):
     if report["outcome"] == "rolled_back":
         return "back on %s and serving: %s" % (report["release_after"], report["failure"])
@@ -633,6 +661,7 @@ def main():
             health_retries=dict(type="int", default=120),
             health_delay=dict(type="float", default=0.25),
             health_timeout=dict(type="float", default=5.0),
+            report_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -671,6 +700,7 @@ def main():
         check_mode=module.check_mode,
         label=params["name"],
     )
+    started = time.time()
     try:
         report = rollout.run()
     except RolloutError as exc:
@@ -678,6 +708,15 @@ def main():
         module.fail_json(msg="could not read what runs on the host: %s" % exc)
     report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False)
     report["process_manager"] = process_manager
+    report["started"] = round(started, 3)
+    report["report_path"] = params["report_path"] or os.path.join(
+        params["base_dir"], "last-rollout.json"
+    )
+    if not module.check_mode:
+        try:
+            keep_report(report)
+        except (IOError, OSError) as exc:
+            module.warn("could not write the report to %s: %s" % (report["report_path"], exc))
     if params["processes"] is None and not report["planned"] and not report["processes"]:
         module.fail_json(
             msg="no process of %s runs here: deploy it with site.yml first" % params["name"],

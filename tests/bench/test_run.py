@@ -280,12 +280,16 @@ def module_report(host: str, seconds: float) -> dict:
     }
 
 
-def test_rollout_record_from_the_report_folder(tmp_path: Path) -> None:
-    for host, seconds in (("app1", 1.5), ("app2", 1.25)):
-        (tmp_path / f"{host}.json").write_text(json.dumps(module_report(host, seconds)))
-    (tmp_path / "notes.txt").write_text("not a report")
+def test_rollout_record_from_the_reports_the_hosts_kept() -> None:
+    texts = {
+        host: json.dumps({**module_report(host, seconds), "started": started})
+        for host, seconds, started in (("app1", 1.5, 1000.5), ("app2", 1.25, 1001.0))
+    }
+    # app3 was not reached by this run: its report is an older run's; app4 never had one.
+    texts["app3"] = json.dumps({**module_report("app3", 9.0), "started": 999.0})
+    texts["app4"] = ""
 
-    reports = run.read_rollout_reports(tmp_path)
+    reports = run.fresh_reports(texts, since=1000.0)
     record = run.rollout_record(reports, ["app1", "app2", "app3"], "1")
 
     assert record["serial"] == "1"

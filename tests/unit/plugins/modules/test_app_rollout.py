@@ -2,6 +2,7 @@
 and the gate's waits. The rollout itself is tested in module_utils/test_rollout.py."""
 
 import itertools
+import json
 import os
 
 import pytest
@@ -10,6 +11,7 @@ from ansible_collections.wsfleet.deploy.plugins.modules.app_rollout import (
     SupervisorManager,
     SystemdManager,
     backoff,
+    keep_report,
     running_manager,
 )
 
@@ -89,3 +91,18 @@ def test_auto_finds_supervisor_by_its_programs_file(tmp_path):
     (tmp_path / "echo.conf").write_text("[program:echo_01]\n")
     assert running_manager("echo", str(tmp_path)) == "supervisor"
     assert running_manager("other", str(tmp_path)) == "systemd"
+
+
+def test_the_report_is_kept_whole_and_names_the_failure(tmp_path):
+    report = {
+        "outcome": "rolled_back",
+        "release_after": "1.0.0-aaa",
+        "failure": "process 1 (echo) failed its health gate",
+        "report_path": str(tmp_path / "last-rollout.json"),
+    }
+    keep_report(report)
+    kept = json.loads((tmp_path / "last-rollout.json").read_text())
+    assert kept["outcome"] == "rolled_back"
+    assert kept["msg"] == "back on 1.0.0-aaa and serving: process 1 (echo) failed its health gate"
+    assert oct(os.stat(tmp_path / "last-rollout.json").st_mode & 0o777) == "0o644"
+    assert not (tmp_path / "last-rollout.json.tmp").exists()
