@@ -36,8 +36,9 @@ description:
     stays) is finished by the next one, which replaces every process onto the live release.
   - A successor left running by an interrupted rollout (two processes on one slot) is stopped
     first; the slot keeps the process its address reaches.
-  - Every run but one in check mode leaves its report, what it returns, as JSON in O(report_path)
-    on the host: what the last rollout did there, for people and for tools that read it.
+  - Every run but one in check mode leaves its report (what it returns) as JSON in
+    O(report_path) on the host, so that people and tools can read what the last rollout did
+    there.
   - Must run with a Python that has C(websockets), such as the release's own virtualenv.
 author:
   - wsfleet.deploy maintainers (!UNKNOWN)
