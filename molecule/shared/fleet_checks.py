@@ -92,3 +92,17 @@ def example_app_at_version(tmp_path_factory, version):
         pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
     )
     return source
+
+
+def rewrite_server(source, old, new):
+    """Change the server code of an example app copy (a broken or slow release to deploy)."""
+    server = Path(source) / "src" / "wsfleet_echo" / "server.py"
+    assert old in server.read_text()
+    server.write_text(server.read_text().replace(old, new))
+
+
+def active_units(host):
+    """Every app unit running or starting on a host: more than its slots mid-surge."""
+    return host.check_output(
+        f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
+    ).splitlines()

@@ -27,6 +27,7 @@ from fleet_checks import (
     healthz,
     hosts_of,
     live_units,
+    rewrite_server,
 )
 from live_load import assert_nothing_dropped, live_clients, open_connections
 from playbook_runner import PROJECT, ansible_playbook, run_ok
@@ -61,12 +62,6 @@ def versions_served(name):
     }
 
 
-def rewrite(source, old, new):
-    server = Path(source) / "src" / "wsfleet_echo" / "server.py"
-    assert old in server.read_text()
-    server.write_text(server.read_text().replace(old, new))
-
-
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
     """1.1.0, a good new release, and 9.9.0, whose health check answers 500."""
@@ -75,7 +70,7 @@ def releases(tmp_path_factory):
         for version in ("1.1.0", "9.9.0")
     }
     healthy = "HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK"
-    rewrite(sources["9.9.0"], healthy, "HTTPStatus.INTERNAL_SERVER_ERROR")
+    rewrite_server(sources["9.9.0"], healthy, "HTTPStatus.INTERNAL_SERVER_ERROR")
     return sources
 
 

@@ -22,11 +22,13 @@ from fleet_checks import (
     APP,
     BASE_DIR,
     RUNTIME_DIR,
+    active_units,
     current_release,
     example_app_at_version,
     healthz,
     hosts_of,
     live_units,
+    rewrite_server,
 )
 from live_load import EDGE, container, figures, live_clients
 from playbook_runner import ansible_playbook, changed_counts, playbook_command, run_ok
@@ -77,16 +79,10 @@ def releases(tmp_path_factory):
         for version in ("2.0.0", "6.6.6", "3.0.0")
     }
     start = "def main() -> int:\n    configure_logging()\n"
-    rewrite(sources["6.6.6"], start, start + "    return 3\n")
+    rewrite_server(sources["6.6.6"], start, start + "    return 3\n")
     listen = "    if settings.socket_path is not None:\n        remove_stale_socket"
-    rewrite(sources["3.0.0"], listen, "    await asyncio.sleep(5)\n" + listen)
+    rewrite_server(sources["3.0.0"], listen, "    await asyncio.sleep(5)\n" + listen)
     return {version: str(path) for version, path in sources.items()}
-
-
-def rewrite(source, old, new):
-    server = source / "src" / "wsfleet_echo" / "server.py"
-    assert old in server.read_text()
-    server.write_text(server.read_text().replace(old, new))
 
 
 def test_the_edge_nginx_killed_comes_back_by_itself():
@@ -196,11 +192,8 @@ def test_a_full_disk_stops_the_deploy_before_anything_switches(releases, a_full_
 
 def surge_under_way(host):
     """The release switched and a successor runs beside the process it will replace."""
-    check = host.run(
-        f"test -e {BASE_DIR}/.rollout-pending && "
-        f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
-    )
-    return check.rc == 0 and len(check.stdout.splitlines()) > len(live_units(host))
+    pending = host.file(f"{BASE_DIR}/.rollout-pending").exists
+    return pending and len(active_units(host)) > len(live_units(host))
 
 
 def cut_the_deploy_short(source, first):
@@ -229,9 +222,7 @@ def test_a_controller_killed_mid_rollout_leaves_nothing_a_rerun_does_not_heal(re
         rerun_seconds = time.monotonic() - rerun_started
     for name in APPS:
         host = remote(name)
-        units = host.check_output(
-            f"systemctl list-units --state=active,activating --no-legend --plain '{APP}@*.service'"
-        ).splitlines()
+        units = active_units(host)
         live = live_units(host)
         # One process per slot, the one its link reaches; every process on the live release.
         assert len(units) == len(live), units
