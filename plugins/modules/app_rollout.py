@@ -27,8 +27,17 @@ description:
     side, passes its gate, the symlink is renamed over to it, and only then the old process is
     stopped (it closes its clients with 1012). No connect is refused, the host never runs fewer
     processes than it should, and no NGINX reload is needed.
-  - Otherwise (O(bind=tcp) or O(bind=reuseport), or O(process_manager=supervisor)) a process is
-    replaced in place; it is stopped (it drains), started again and gated.
+  - With O(process_manager=systemd) and O(bind=tcp), the same by a port instead of a path. Side
+    C(a) and C(b) of slot I(N) listen on ports of their own from O(tcp_side_port_base) on
+    (C(a) on O(tcp_side_port_base) + 2(I(N)-1), C(b) on the next); the slot's own port, where
+    the router connects, is rewritten for new local connections to the live side's port by an
+    nftables NAT map in the app's own table, C(inet wsfleet_<name>_slots). Switching one map
+    element is atomic, and connections already open keep their address. The table is also
+    written to O(slot_ports_file), which the role's unit loads at boot. Needs C(nft).
+  - Otherwise (O(bind=reuseport), or O(process_manager=supervisor)) a process is replaced in
+    place; it is stopped (it drains), started again and gated. With any other binding or
+    manager than systemd with O(bind=tcp), the module removes the app's NAT table and file
+    first, if there are any.
   - When a process fails its gate after the release switched, the module goes back by itself,
     with C(current) and C(previous) as they were and every process already replaced replaced
     again onto the release that ran before, and fails with a report of both.
@@ -77,6 +86,17 @@ options:
     description: Port of process 1 (O(bind=tcp)), or the port shared by all (O(bind=reuseport)).
     type: int
     default: 8001
+  tcp_side_port_base:
+    description:
+      - With O(process_manager=systemd) and O(bind=tcp), the port of side C(a) of slot 1; each
+        slot takes two ports from here on. The range must not overlap the slots' own ports.
+    type: int
+    default: 9001
+  slot_ports_file:
+    description:
+      - With O(process_manager=systemd) and O(bind=tcp), where the NAT table is written for
+        the boot (C(nft -f)). Default C(/etc/<name>/slot-ports.nft).
+    type: path
   processes:
     description:
       - How many process slots the host runs; slots beyond are stopped.
@@ -249,6 +269,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
     read_release,
     replace_symlink,
 )
+from ansible_collections.wsfleet.deploy.plugins.module_utils import slot_ports
 from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import (
     DONE,
     SIDES,
@@ -279,14 +300,17 @@ def command_error(rc, out, err):
 class Addresses:
     """Where process slot N, side S listens, as the probe reaches it."""
 
-    def __init__(self, bind, runtime_dir, tcp_address, tcp_port_base, sided=True):
+    def __init__(
+        self, bind, runtime_dir, tcp_address, tcp_port_base, tcp_side_port_base=None, sided=True
+    ):
         self.bind = bind
-        # supervisor's programs listen on the slot's own path; systemd's on a side's.
+        # supervisor's programs listen on the slot's own path or port; systemd's on a side's.
         self.sided = sided
         self.runtime_dir = runtime_dir
-        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(tcp_address, tcp_address)
-        self.host = "[%s]" % host if ":" in host and not host.startswith("[") else host
+        self.address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(tcp_address, tcp_address)
+        self.host = "[%s]" % self.address if ":" in self.address else self.address
         self.tcp_port_base = tcp_port_base
+        self.tcp_side_port_base = tcp_side_port_base
 
     def socket(self, slot, side):
         return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side if self.sided else ""))
@@ -294,22 +318,111 @@ class Addresses:
     def slot_link(self, slot):
         return os.path.join(self.runtime_dir, "%d.sock" % slot)
 
+    def slot_port(self, slot):
+        """The port the router connects to: the slot's own, or the one all share."""
+        return self.tcp_port_base + (slot - 1 if self.bind == "tcp" else 0)
+
+    def port(self, slot, side):
+        if self.bind == "tcp" and self.sided and self.tcp_side_port_base:
+            return slot_ports.side_port(self.tcp_side_port_base, slot, side)
+        return self.slot_port(slot)
+
     def probe_target(self, slot, side):
         """(url, unix_socket) of one process."""
         if self.bind == "unix":
             return "ws://localhost/", self.socket(slot, side)
-        port = self.tcp_port_base + (slot - 1 if self.bind == "tcp" else 0)
-        return "ws://%s:%d/" % (self.host, port), None
+        return "ws://%s:%d/" % (self.host, self.port(slot, side)), None
+
+
+def write_if_changed(path, content):
+    """Replace a file atomically (mode 0644) unless it already holds content."""
+    try:
+        with open(path) as handle:
+            if handle.read() == content:
+                return False
+    except (IOError, OSError):
+        pass
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        handle.write(content)
+    os.chmod(temporary, 0o644)
+    os.rename(temporary, path)
+    return True
+
+
+class SlotPortMap:
+    """With TCP ports: the app's nftables NAT map from each slot's port to its live side's."""
+
+    def __init__(self, module, name, addresses, path):
+        self.module = module
+        self.name = name
+        self.addresses = addresses
+        self.path = path
+        self.table = slot_ports.table_name(name)
+        self.nft = module.get_bin_path("nft")
+
+    def _run(self, *args):
+        if not self.nft:
+            raise RolloutError("nft not found: surge on TCP ports needs nftables")
+        return self.module.run_command([self.nft, *args])
+
+    def read(self):
+        """{slot port: side port} as the kernel has it now ({} without the table)."""
+        if not self.nft:
+            return {}
+        rc, out, _err = self._run("-j", "list", "map", "inet", self.table, slot_ports.MAP)
+        return slot_ports.parse_map(out) if rc == 0 else {}
+
+    def side_reached(self, slot):
+        """The side whose port the slot's port leads to now, or None."""
+        target = self.read().get(self.addresses.slot_port(slot))
+        for side in SIDES:
+            if self.addresses.port(slot, side) == target:
+                return side
+        return None
+
+    def apply(self, live):
+        """Make the slot ports of live ({slot: side}) lead to those sides, now and at boot."""
+        mapping = dict(
+            (self.addresses.slot_port(slot), self.addresses.port(slot, side))
+            for slot, side in live.items()
+        )
+        content = slot_ports.render(self.name, self.addresses.address, mapping)
+        folder = os.path.dirname(self.path)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o755)
+        changed = write_if_changed(self.path, content)
+        if changed or self.read() != mapping:
+            rc, out, err = self._run("-f", self.path)
+            if rc != 0:
+                raise RolloutError("nft -f %s: %s" % (self.path, command_error(rc, out, err)))
+            changed = True
+        return changed
+
+    def remove(self):
+        """No table and no file: the slots' ports are the processes' own again."""
+        changed = os.path.exists(self.path)
+        if changed:
+            os.unlink(self.path)
+        if self.nft and self._run("list", "table", "inet", self.table)[0] == 0:
+            rc, out, err = self._run("delete", "table", "inet", self.table)
+            if rc != 0:
+                raise RolloutError("nft delete table: %s" % command_error(rc, out, err))
+            changed = True
+        return changed
 
 
 class SystemdManager:
     """Processes as instances <name>@<slot><side>.service of the role's template unit."""
 
-    def __init__(self, module, name, addresses):
+    def __init__(self, module, name, addresses, slot_port_map=None):
         self.module = module
         self.name = name
         self.addresses = addresses
-        self.can_surge = addresses.bind == "unix"
+        # unix: a slot's address is a symlink to the live side's socket; tcp: a NAT map entry.
+        self.slot_port_map = slot_port_map if addresses.bind == "tcp" else None
+        self.can_surge = addresses.bind == "unix" or self.slot_port_map is not None
+        self.pointed = {}
         self.pattern = re.compile(r"^%s@(\d+)([ab])\.service$" % re.escape(name))
         self.tmpfiles = "/etc/tmpfiles.d/%s-slots.conf" % name
         self._orphans = []
@@ -338,14 +451,19 @@ class SystemdManager:
         for slot, active in sides.items():
             live[slot] = self._live_side(slot, sorted(active))
             self._orphans.extend((slot, side) for side in active if side != live[slot])
+        self.pointed = dict(live)
         return live
 
     def _live_side(self, slot, active):
         """Of two processes on one slot (an interrupted surge), the one its address reaches."""
         if len(active) == 1:
             return active[0]
-        target = link_target_id(self.addresses.slot_link(slot)) or ""
-        reached = [side for side in active if target == "%d%s.sock" % (slot, side)]
+        if self.slot_port_map:
+            reached = [self.slot_port_map.side_reached(slot)]
+        else:
+            target = link_target_id(self.addresses.slot_link(slot)) or ""
+            reached = [side for side in active if target == "%d%s.sock" % (slot, side)]
+        reached = [side for side in reached if side in active]
         return reached[0] if reached else active[0]
 
     def orphans(self):
@@ -364,11 +482,17 @@ class SystemdManager:
         self._systemctl("stop", self.unit(slot, side))
 
     def point(self, slot, side):
-        if self.can_surge:
+        self.pointed[slot] = side
+        if self.slot_port_map:
+            self.slot_port_map.apply(self.pointed)
+        elif self.can_surge:
             replace_symlink(self.addresses.slot_link(slot), "%d%s.sock" % (slot, side))
 
     def forget(self, slot):
-        if self.can_surge and os.path.islink(self.addresses.slot_link(slot)):
+        self.pointed.pop(slot, None)
+        if self.slot_port_map:
+            self.slot_port_map.apply(self.pointed)
+        elif self.can_surge and os.path.islink(self.addresses.slot_link(slot)):
             os.unlink(self.addresses.slot_link(slot))
 
     def commit(self, live):
@@ -388,7 +512,9 @@ class SystemdManager:
         if enabled - wanted:
             self._systemctl("disable", "--no-reload", *sorted(enabled - wanted))
             changed = True
-        if not self.can_surge:
+        if self.slot_port_map:
+            changed = self.slot_port_map.apply(live) or changed
+        if self.addresses.bind != "unix":
             return self._drop_slot_links() or changed
         for slot, side in live.items():
             target = "%d%s.sock" % (slot, side)
@@ -433,19 +559,7 @@ class SystemdManager:
             lines.append(
                 "L+ %s - - - - %d%s.sock" % (self.addresses.slot_link(slot), slot, live[slot])
             )
-        content = "\n".join(lines) + "\n"
-        try:
-            with open(self.tmpfiles) as handle:
-                if handle.read() == content:
-                    return False
-        except (IOError, OSError):
-            pass
-        temporary = self.tmpfiles + ".tmp"
-        with open(temporary, "w") as handle:
-            handle.write(content)
-        os.chmod(temporary, 0o644)
-        os.rename(temporary, self.tmpfiles)
-        return True
+        return write_if_changed(self.tmpfiles, "\n".join(lines) + "\n")
 
 
 class SupervisorManager:
@@ -611,6 +725,13 @@ def target_release(module, links):
     return release
 
 
+def remove_slot_port_map(module, slot_port_map):
+    try:
+        return slot_port_map.remove()
+    except (RolloutError, IOError, OSError) as exc:
+        module.fail_json(msg="could not remove the NAT map of the slots' ports: %s" % exc)
+
+
 def running_manager(name, supervisor_conf_dir="/etc/supervisor/conf.d"):
     """The process manager that runs the app here: supervisor has its programs' file."""
     if os.path.exists(os.path.join(supervisor_conf_dir, "%s.conf" % name)):
@@ -653,6 +774,8 @@ def main():
             bind=dict(type="str", choices=["unix", "tcp", "reuseport"], default="unix"),
             tcp_address=dict(type="str", default="127.0.0.1"),
             tcp_port_base=dict(type="int", default=8001),
+            tcp_side_port_base=dict(type="int", default=9001),
+            slot_ports_file=dict(type="path"),
             processes=dict(type="int"),
             release=dict(type="str"),
             rollback=dict(type="bool", default=False),
@@ -681,12 +804,26 @@ def main():
         params["runtime_dir"] or "/run/%s" % params["name"],
         params["tcp_address"],
         params["tcp_port_base"],
+        params["tcp_side_port_base"],
         sided=process_manager == "systemd",
     )
-    if process_manager == "systemd":
-        manager = SystemdManager(module, params["name"], addresses)
+    slot_port_map = SlotPortMap(
+        module,
+        params["name"],
+        addresses,
+        params["slot_ports_file"] or "/etc/%s/slot-ports.nft" % params["name"],
+    )
+    dropped = False
+    if process_manager == "systemd" and params["bind"] == "tcp":
+        manager = SystemdManager(module, params["name"], addresses, slot_port_map)
     else:
-        manager = SupervisorManager(module, params["name"])
+        # The processes listen on the slots' own ports (or paths) now: a NAT map left from
+        # surge on TCP would lead their router, and their gates, elsewhere.
+        dropped = not module.check_mode and remove_slot_port_map(module, slot_port_map)
+        if process_manager == "systemd":
+            manager = SystemdManager(module, params["name"], addresses)
+        else:
+            manager = SupervisorManager(module, params["name"])
     links = ReleaseLinks(params["base_dir"])
     release = target_release(module, links)
     rollout = Rollout(
@@ -707,7 +844,7 @@ def main():
     except RolloutError as exc:
         # Only reading what runs can fail outside a step: nothing changed yet.
         module.fail_json(msg="could not read what runs on the host: %s" % exc)
-    report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False)
+    report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False) or dropped
     report["process_manager"] = process_manager
     report["started"] = round(started, 3)
     report["report_path"] = params["report_path"] or os.path.join(

@@ -25,6 +25,7 @@ from fleet_checks import (
     live_units,
     main_pid,
 )
+from live_load import assert_nothing_dropped, live_clients
 from playbook_runner import INVENTORY, ansible_playbook, run_ok
 
 # Seconds to wait for systemd to bring a killed process back; a functional deadline only.
@@ -180,6 +181,62 @@ def test_tcp_binding_gives_each_process_its_own_port(app_versions):
         assert not host.file(f"{RUNTIME_DIR}/1.sock").exists
 
 
+def side_ports_listening(host):
+    """The processes' own ports (9001 on) that listen on a host."""
+    listening = host.check_output("ss -Hltn").split()
+    return sorted(
+        int(field.rsplit(":", 1)[1]) for field in listening if field.startswith("127.0.0.1:9")
+    )
+
+
+def slot_port_map(host):
+    """{slot port: side port} as the kernel's NAT map has it."""
+    listed = json.loads(host.check_output(f"nft -j list map inet wsfleet_{APP}_slots slots"))
+    maps = [item["map"] for item in listed["nftables"] if "map" in item]
+    return {int(port): int(side) for port, side in maps[0].get("elem", [])}
+
+
+def test_tcp_ports_are_replaced_by_surge_and_each_client_moves_once():
+    tcp = {"wsfleet_app_bind": "tcp", "wsfleet_app_processes": 2}
+    before = {}
+    for host in app_hosts():
+        before[host.backend.host] = slot_port_map(host)
+        # Each slot's port leads to the one side that listens.
+        assert sorted(before[host.backend.host].values()) == side_ports_listening(host)
+        assert host.service(f"{APP}-slot-ports").is_enabled
+    clients = 200
+    with live_clients(clients) as (reports, _runner):
+        run_ok("playbooks/rolling_restart.yml", **tcp)
+        held = connections_once_back(clients, ports=(8001, 8002))
+    assert_nothing_dropped(reports[0])
+    # Surge: a replaced process's clients go to its successor, so each moves once (a restart
+    # in place sent them to the host's other process, which was replaced next) and every
+    # process still holds about its share.
+    assert reports[0].server_closes.total() <= clients * 1.05, reports[0].summary()
+    assert max(held) <= 1.25 * sum(held) / len(held), held
+    for host in app_hosts():
+        after = slot_port_map(host)
+        assert sorted(after) == [8001, 8002]
+        # Every slot moved to its other side's port, and only the new processes listen.
+        assert all(after[port] != before[host.backend.host][port] for port in after)
+        assert sorted(after.values()) == side_ports_listening(host)
+        # The map the boot loads is the live one.
+        kept = host.file(f"{CONFIG_DIR}/slot-ports.nft").content_string
+        assert f"elements = {{ 8001 : {after[8001]}, 8002 : {after[8002]} }}" in kept
+
+
+def connections_once_back(clients, ports, deadline_seconds=30):
+    """Open connections of every process, once every client has reconnected."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        held = [
+            healthz_over_tcp(host, port)["connections"] for host in app_hosts() for port in ports
+        ]
+        if sum(held) >= clients or time.monotonic() > deadline:
+            return held
+        time.sleep(0.5)
+
+
 def test_reuseport_binding_shares_one_port(app_versions):
     run_ok(
         "site.yml",
@@ -191,6 +248,9 @@ def test_reuseport_binding_shares_one_port(app_versions):
         listeners = host.check_output("ss -Hltn 'sport = :8001'").splitlines()
         assert len(listeners) == 2, "both processes listen on the shared port"
         assert not host.socket("tcp://127.0.0.1:8002").is_listening
+        # No surge on a shared port: the NAT map of the slots' ports is gone.
+        assert host.run(f"nft list table inet wsfleet_{APP}_slots").rc != 0
+        assert not host.file(f"{CONFIG_DIR}/slot-ports.nft").exists
         config = host.file("/etc/nginx/nginx.conf").content_string
         assert config.count("max_fails=0;") == 1
 

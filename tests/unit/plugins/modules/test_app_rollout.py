@@ -8,6 +8,7 @@ import os
 import pytest
 from ansible_collections.wsfleet.deploy.plugins.modules.app_rollout import (
     Addresses,
+    SlotPortMap,
     SupervisorManager,
     SystemdManager,
     backoff,
@@ -19,9 +20,13 @@ from ansible_collections.wsfleet.deploy.plugins.modules.app_rollout import (
 class FakeModule:
     """run_command answers from a table of argv prefixes; every call is kept."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, binaries=("nft",)):
         self.answers = answers
+        self.binaries = binaries
         self.calls = []
+
+    def get_bin_path(self, name):
+        return name if name in self.binaries else None
 
     def run_command(self, argv):
         self.calls.append(argv)
@@ -44,15 +49,24 @@ def test_a_delay_shorter_than_the_first_wait_caps_every_wait():
     [
         ("unix", True, "127.0.0.1", 2, ("ws://localhost/", "/run/echo/2b.sock")),
         ("unix", False, "127.0.0.1", 2, ("ws://localhost/", "/run/echo/2.sock")),
-        ("tcp", True, "127.0.0.1", 3, ("ws://127.0.0.1:8003/", None)),
-        ("tcp", True, "0.0.0.0", 1, ("ws://127.0.0.1:8001/", None)),
-        ("tcp", True, "::", 1, ("ws://[::1]:8001/", None)),
+        ("tcp", True, "127.0.0.1", 3, ("ws://127.0.0.1:9006/", None)),
+        ("tcp", False, "127.0.0.1", 3, ("ws://127.0.0.1:8003/", None)),
+        ("tcp", True, "0.0.0.0", 1, ("ws://127.0.0.1:9002/", None)),
+        ("tcp", True, "::", 1, ("ws://[::1]:9002/", None)),
         ("reuseport", True, "127.0.0.1", 3, ("ws://127.0.0.1:8001/", None)),
     ],
-    ids=["unix-side", "unix-supervisor", "tcp", "tcp-any-v4", "tcp-any-v6", "reuseport"],
+    ids=[
+        "unix-side",
+        "unix-supervisor",
+        "tcp-side",
+        "tcp-supervisor",
+        "tcp-any-v4",
+        "tcp-any-v6",
+        "reuseport",
+    ],
 )
 def test_each_process_is_probed_on_its_own_address(bind, sided, address, slot, expected):
-    addresses = Addresses(bind, "/run/echo", address, 8001, sided=sided)
+    addresses = Addresses(bind, "/run/echo", address, 8001, 9001, sided=sided)
     assert addresses.probe_target(slot, "b") == expected
 
 
@@ -72,6 +86,90 @@ def test_two_processes_on_a_slot_keep_the_one_its_link_reaches(tmp_path):
     # A failed unit does not run; another app's units are not ours.
     assert manager.running() == {1: "b", 2: "b"}
     assert manager.orphans() == [(1, "a")]
+
+
+def kernel_map(*elements):
+    listed = {"family": "inet", "name": "slots", "elem": [list(pair) for pair in elements]}
+    return 0, json.dumps({"nftables": [{"map": listed}]}), ""
+
+
+def tcp_slot_ports(tmp_path, answers):
+    module = FakeModule(answers)
+    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
+    return module, SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
+
+
+def test_two_processes_on_a_tcp_slot_keep_the_one_its_port_leads_to(tmp_path):
+    module, slot_port_map = tcp_slot_ports(
+        tmp_path,
+        {
+            ("systemctl", "list-units"): (0, UNITS, ""),
+            ("nft", "-j", "list", "map"): kernel_map((8001, 9002), (8002, 9004)),
+        },
+    )
+    manager = SystemdManager(module, "echo", slot_port_map.addresses, slot_port_map)
+    assert manager.can_surge
+    assert manager.running() == {1: "b", 2: "b"}
+    assert manager.orphans() == [(1, "a")]
+
+
+def test_pointing_a_tcp_slot_loads_the_whole_map_and_keeps_it_for_the_boot(tmp_path):
+    module, slot_port_map = tcp_slot_ports(
+        tmp_path, {("nft", "-j", "list", "map"): kernel_map((8001, 9001))}
+    )
+    manager = SystemdManager(module, "echo", slot_port_map.addresses, slot_port_map)
+    manager.pointed = {1: "a", 2: "a"}
+    manager.point(2, "b")
+    kept = (tmp_path / "slot-ports.nft").read_text()
+    assert "elements = { 8001 : 9001, 8002 : 9004 }" in kept
+    assert ["nft", "-f", str(tmp_path / "slot-ports.nft")] in module.calls
+
+
+def test_a_map_already_loaded_and_kept_changes_nothing(tmp_path):
+    module, slot_port_map = tcp_slot_ports(
+        tmp_path, {("nft", "-j", "list", "map"): kernel_map((8001, 9002))}
+    )
+    assert slot_port_map.apply({1: "b"})
+    module.calls.clear()
+    assert not slot_port_map.apply({1: "b"})
+    assert all(call[1] != "-f" for call in module.calls)
+
+
+def test_a_map_lost_from_the_kernel_is_loaded_again(tmp_path):
+    module, slot_port_map = tcp_slot_ports(
+        tmp_path, {("nft", "-j", "list", "map"): (1, "", "No such file or directory")}
+    )
+    assert slot_port_map.apply({1: "a"})
+    module.calls.clear()
+    # The file is as wanted, the kernel has no table (a flush, say): load it again.
+    assert slot_port_map.apply({1: "a"})
+    assert ["nft", "-f", str(tmp_path / "slot-ports.nft")] in module.calls
+
+
+@pytest.mark.parametrize(
+    ("table_listed", "file_kept", "changed", "deleted"),
+    [(0, True, True, True), (1, True, True, False), (1, False, False, False)],
+    ids=["table-and-file", "file-only", "nothing"],
+)
+def test_removing_the_map_takes_the_table_and_the_file(
+    tmp_path, table_listed, file_kept, changed, deleted
+):
+    module, slot_port_map = tcp_slot_ports(
+        tmp_path, {("nft", "list", "table"): (table_listed, "", "")}
+    )
+    if file_kept:
+        (tmp_path / "slot-ports.nft").write_text("table inet wsfleet_echo_slots {}\n")
+    assert slot_port_map.remove() == changed
+    assert not (tmp_path / "slot-ports.nft").exists()
+    assert (["nft", "delete", "table", "inet", "wsfleet_echo_slots"] in module.calls) == deleted
+
+
+def test_without_nft_there_is_no_map_to_remove(tmp_path):
+    module = FakeModule({}, binaries=())
+    addresses = Addresses("unix", "/run/echo", "127.0.0.1", 8001, 9001)
+    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
+    assert not slot_port_map.remove()
+    assert module.calls == []
 
 
 def test_supervisor_programs_that_run_are_the_live_slots():
