@@ -78,7 +78,14 @@ def role_cases():
     return cases
 
 
-CASES = role_cases()
+# Values of the right type that the roles' own checks refuse: (role, option, bad, with these).
+CHECKED_CASES = [
+    ("app", "wsfleet_app_tcp_side_port_base", 8001, {"wsfleet_app_bind": "tcp"}),
+    ("app", "wsfleet_app_tcp_side_port_base", 65535, {"wsfleet_app_bind": "tcp"}),
+    ("app", "wsfleet_app_tcp_address", "localhost", {"wsfleet_app_bind": "tcp"}),
+]
+
+CASES = [(*case, {}) for case in role_cases()] + CHECKED_CASES
 
 
 def local_host(**host_vars):
@@ -109,8 +116,10 @@ def outcomes(tmp_path_factory):
     results = folder / "outcomes"
     results.mkdir()
     hosts = {
-        f"case{index:03d}": local_host(case_role=role, case_outcomes=str(results), **{option: bad})
-        for index, (role, option, bad) in enumerate(CASES)
+        f"case{index:03d}": local_host(
+            case_role=role, case_outcomes=str(results), **{option: bad}, **others
+        )
+        for index, (role, option, bad, others) in enumerate(CASES)
     }
     inventory = folder / "inventory.json"
     inventory.write_text(json.dumps({"cases": {"hosts": hosts}}))
@@ -130,8 +139,8 @@ def test_every_role_has_cases():
 
 @pytest.mark.parametrize(
     ("index", "role", "option", "bad"),
-    [(index, *case) for index, case in enumerate(CASES)],
-    ids=[f"{case[0]}-{case[1]}" for case in CASES],
+    [(index, *case[:3]) for index, case in enumerate(CASES)],
+    ids=[f"{case[0]}-{case[1]}-{case[2]}" for case in CASES],
 )
 def test_a_bad_value_is_refused_naming_the_variable(outcomes, index, role, option, bad):
     outcome = outcomes[index]
