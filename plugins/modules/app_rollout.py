@@ -20,24 +20,30 @@ description:
   - Every process that starts must pass its health gate before the rollout goes on, on its
     own socket or port, C(GET) O(health_path) answering 200, then a WebSocket handshake with
     a ping.
-  - With O(process_manager=systemd) and O(bind=unix), processes are replaced by surge, start
-    before stop. Each process slot I(N) is an instance C(<name>@<N>a) or C(<name>@<N>b) on its
-    own socket C(<runtime_dir>/<N>a.sock) or C(<N>b.sock); the address that NGINX connects to,
-    C(<runtime_dir>/<N>.sock), is a symlink to the live one. The successor starts on the other
-    side, passes its gate, the symlink is renamed over to it, and only then the old process is
-    stopped (it closes its clients with 1012). No connect is refused, the host never runs fewer
-    processes than it should, and no NGINX reload is needed.
-  - With O(process_manager=systemd) and O(bind=tcp), the same by a port instead of a path. Side
-    C(a) and C(b) of slot I(N) listen on ports of their own from O(tcp_side_port_base) on
+  - With O(bind=unix) or O(bind=tcp), processes are replaced by surge, start before stop. Each
+    process slot I(N) runs on one of two sides, C(a) or C(b) (under systemd the instance
+    C(<name>@<N>a) or C(<name>@<N>b), under supervisor the program C(<name>_<NN>a) or
+    C(<name>_<NN>b)). The successor starts on the other side, passes its gate, the slot's
+    address is switched over to it, and only then the old process is stopped (it closes its
+    clients with 1012). No connect is refused, the host never runs fewer processes than it
+    should, and no router reload is needed.
+  - With O(bind=unix) the sides listen on C(<runtime_dir>/<N>a.sock) and C(<N>b.sock); the
+    slot's address, where the router connects, C(<runtime_dir>/<N>.sock), is a symlink renamed
+    over to the live one.
+  - With O(bind=tcp) the sides listen on ports of their own from O(tcp_side_port_base) on
     (C(a) on O(tcp_side_port_base) + 2(I(N)-1), C(b) on the next); the slot's own port, where
     the router connects, is rewritten for new local connections to the live side's port by an
     nftables NAT map in the app's own table, C(inet wsfleet_<name>_slots). Switching one map
     element is atomic, and connections already open keep their address. The table is also
     written to O(slot_ports_file), which the role's unit loads at boot. Needs C(nft).
-  - Otherwise (O(bind=reuseport), or O(process_manager=supervisor)) a process is replaced in
-    place; it is stopped (it drains), started again and gated. With any other binding or
-    manager than systemd with O(bind=tcp), the module removes the app's NAT table and file
-    first, if there are any.
+  - With O(bind=reuseport) every process listens on the one shared port, where a successor
+    would take connections before its gate, so a process is replaced in place; it is stopped (it
+    drains), started again and gated. With any binding but O(bind=tcp), the module removes the
+    app's NAT table and file first, if there are any.
+  - What starts at boot is recorded at the end of every run; under systemd, the live side of
+    each slot is enabled and the other disabled; under supervisor, whose programs the role
+    declares with autostart off, the live programs are written to O(supervisor_boot_file) for
+    the role's unit that starts them with supervisord.
   - When a process fails its gate after the release switched, the module goes back by itself,
     with C(current) and C(previous) as they were and every process already replaced replaced
     again onto the release that ran before, and fails with a report of both.
@@ -88,14 +94,19 @@ options:
     default: 8001
   tcp_side_port_base:
     description:
-      - With O(process_manager=systemd) and O(bind=tcp), the port of side C(a) of slot 1; each
-        slot takes two ports from here on. The range must not overlap the slots' own ports.
+      - With O(bind=tcp), the port of side C(a) of slot 1; each slot takes two ports from here
+        on. The range must not overlap the slots' own ports.
     type: int
     default: 9001
   slot_ports_file:
     description:
-      - With O(process_manager=systemd) and O(bind=tcp), where the NAT table is written for
-        the boot (C(nft -f)). Default C(/etc/<name>/slot-ports.nft).
+      - With O(bind=tcp), where the NAT table is written for the boot (C(nft -f)). Default
+        C(/etc/<name>/slot-ports.nft).
+    type: path
+  supervisor_boot_file:
+    description:
+      - Under supervisor, where the programs that start with supervisord are written, as
+        C(WSFLEET_LIVE_PROGRAMS=<program> ...). Default C(/etc/<name>/supervisor-programs.env).
     type: path
   processes:
     description:
@@ -300,12 +311,8 @@ def command_error(rc, out, err):
 class Addresses:
     """Where process slot N, side S listens, as the probe reaches it."""
 
-    def __init__(
-        self, bind, runtime_dir, tcp_address, tcp_port_base, tcp_side_port_base=None, sided=True
-    ):
+    def __init__(self, bind, runtime_dir, tcp_address, tcp_port_base, tcp_side_port_base=9001):
         self.bind = bind
-        # supervisor's programs listen on the slot's own path or port; systemd's on a side's.
-        self.sided = sided
         self.runtime_dir = runtime_dir
         self.address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(tcp_address, tcp_address)
         self.host = "[%s]" % self.address if ":" in self.address else self.address
@@ -313,7 +320,7 @@ class Addresses:
         self.tcp_side_port_base = tcp_side_port_base
 
     def socket(self, slot, side):
-        return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side if self.sided else ""))
+        return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side))
 
     def slot_link(self, slot):
         return os.path.join(self.runtime_dir, "%d.sock" % slot)
@@ -323,7 +330,7 @@ class Addresses:
         return self.tcp_port_base + (slot - 1 if self.bind == "tcp" else 0)
 
     def port(self, slot, side):
-        if self.bind == "tcp" and self.sided and self.tcp_side_port_base:
+        if self.bind == "tcp":
             return slot_ports.side_port(self.tcp_side_port_base, slot, side)
         return self.slot_port(slot)
 
@@ -412,43 +419,30 @@ class SlotPortMap:
         return changed
 
 
-class SystemdManager:
-    """Processes as instances <name>@<slot><side>.service of the role's template unit."""
+class SidedManager:
+    """What both process managers share. Slot N runs on side a or b, one at a time but for the
+    moment of a surge; the slot's address reaches the live side: a symlink to its socket (unix
+    sockets) or a NAT map entry to its port (TCP ports). A manager gives active_sides(),
+    start(), stop() and record_boot() (what starts at boot)."""
+
+    # systemd makes the socket folder for its units only when one starts (RuntimeDirectory=),
+    # so the slot links' tmpfiles entry declares it for the boot; supervisor's role does.
+    declares_runtime_dir = True
 
     def __init__(self, module, name, addresses, slot_port_map=None):
         self.module = module
         self.name = name
         self.addresses = addresses
-        # unix: a slot's address is a symlink to the live side's socket; tcp: a NAT map entry.
         self.slot_port_map = slot_port_map if addresses.bind == "tcp" else None
         self.can_surge = addresses.bind == "unix" or self.slot_port_map is not None
-        self.pointed = {}
-        self.pattern = re.compile(r"^%s@(\d+)([ab])\.service$" % re.escape(name))
         self.tmpfiles = "/etc/tmpfiles.d/%s-slots.conf" % name
+        self.pointed = {}
         self._orphans = []
-
-    def unit(self, slot, side):
-        return "%s@%d%s.service" % (self.name, slot, side)
-
-    def _systemctl(self, *args):
-        rc, out, err = self.module.run_command(["systemctl", *args])
-        if rc != 0:
-            raise RolloutError(command_error(rc, out, err))
-        return out
 
     def running(self):
         self._orphans = []
-        out = self._systemctl(
-            "list-units", "--all", "--plain", "--no-legend", "--type=service", "%s@*" % self.name
-        )
-        sides = {}
-        for line in out.splitlines():
-            fields = line.split()
-            match = self.pattern.match(fields[0]) if fields else None
-            if match and len(fields) >= 3 and fields[2] in ACTIVE_STATES:
-                sides.setdefault(int(match.group(1)), []).append(match.group(2))
         live = {}
-        for slot, active in sides.items():
+        for slot, active in self.active_sides().items():
             live[slot] = self._live_side(slot, sorted(active))
             self._orphans.extend((slot, side) for side in active if side != live[slot])
         self.pointed = dict(live)
@@ -469,18 +463,6 @@ class SystemdManager:
     def orphans(self):
         return list(self._orphans)
 
-    def start(self, slot, side):
-        unit = self.unit(slot, side)
-        try:
-            self._systemctl("start", unit)
-        except RolloutError:
-            # A unit that hit its start limit stays failed until reset: clear it, try once more.
-            self.module.run_command(["systemctl", "reset-failed", unit])
-            self._systemctl("start", unit)
-
-    def stop(self, slot, side):
-        self._systemctl("stop", self.unit(slot, side))
-
     def point(self, slot, side):
         self.pointed[slot] = side
         if self.slot_port_map:
@@ -496,22 +478,9 @@ class SystemdManager:
             os.unlink(self.addresses.slot_link(slot))
 
     def commit(self, live):
-        """What starts at boot: the live side of each slot enabled, the other units disabled;
-        with unix sockets, the slot links made again at boot by systemd-tmpfiles."""
-        changed = False
-        wanted = set(self.unit(slot, side) for slot, side in live.items())
-        enabled = set(
-            os.path.basename(path)
-            for path in glob.glob(os.path.join(WANTS_DIR, "%s@*.service" % self.name))
-        )
-        # Only the wants links change, which systemd reads at boot: no daemon reload (each
-        # would cost about 0.15 s per host and reload every unit for nothing).
-        if wanted - enabled:
-            self._systemctl("enable", "--no-reload", *sorted(wanted - enabled))
-            changed = True
-        if enabled - wanted:
-            self._systemctl("disable", "--no-reload", *sorted(enabled - wanted))
-            changed = True
+        """What starts at boot, and each slot's address as the boot must make it again: the
+        slot links by systemd-tmpfiles (unix sockets), or the NAT map (TCP ports)."""
+        changed = self.record_boot(live)
         if self.slot_port_map:
             changed = self.slot_port_map.apply(live) or changed
         if self.addresses.bind != "unix":
@@ -544,15 +513,16 @@ class SystemdManager:
         ]
         try:
             folder = os.stat(self.addresses.runtime_dir)
-            lines.append(
-                "d %s %04o %d %d -"
-                % (
-                    self.addresses.runtime_dir,
-                    folder.st_mode & 0o7777,
-                    folder.st_uid,
-                    folder.st_gid,
+            if self.declares_runtime_dir:
+                lines.append(
+                    "d %s %04o %d %d -"
+                    % (
+                        self.addresses.runtime_dir,
+                        folder.st_mode & 0o7777,
+                        folder.st_uid,
+                        folder.st_gid,
+                    )
                 )
-            )
         except OSError:
             pass
         for slot in sorted(live):
@@ -562,18 +532,80 @@ class SystemdManager:
         return write_if_changed(self.tmpfiles, "\n".join(lines) + "\n")
 
 
-class SupervisorManager:
-    """Processes as supervisor programs <name>_NN; replaced in place (see the README)."""
+class SystemdManager(SidedManager):
+    """Processes as instances <name>@<slot><side>.service of the role's template unit."""
 
-    can_surge = False
+    def __init__(self, module, name, addresses, slot_port_map=None):
+        super(SystemdManager, self).__init__(module, name, addresses, slot_port_map)
+        self.pattern = re.compile(r"^%s@(\d+)([ab])\.service$" % re.escape(name))
 
-    def __init__(self, module, name):
-        self.module = module
-        self.name = name
-        self.pattern = re.compile(r"^%s_(\d+)$" % re.escape(name))
+    def unit(self, slot, side):
+        return "%s@%d%s.service" % (self.name, slot, side)
 
-    def program(self, slot):
-        return "%s_%02d" % (self.name, slot)
+    def _systemctl(self, *args):
+        rc, out, err = self.module.run_command(["systemctl", *args])
+        if rc != 0:
+            raise RolloutError(command_error(rc, out, err))
+        return out
+
+    def active_sides(self):
+        out = self._systemctl(
+            "list-units", "--all", "--plain", "--no-legend", "--type=service", "%s@*" % self.name
+        )
+        sides = {}
+        for line in out.splitlines():
+            fields = line.split()
+            match = self.pattern.match(fields[0]) if fields else None
+            if match and len(fields) >= 3 and fields[2] in ACTIVE_STATES:
+                sides.setdefault(int(match.group(1)), []).append(match.group(2))
+        return sides
+
+    def start(self, slot, side):
+        unit = self.unit(slot, side)
+        try:
+            self._systemctl("start", unit)
+        except RolloutError:
+            # A unit that hit its start limit stays failed until reset: clear it, try once more.
+            self.module.run_command(["systemctl", "reset-failed", unit])
+            self._systemctl("start", unit)
+
+    def stop(self, slot, side):
+        self._systemctl("stop", self.unit(slot, side))
+
+    def record_boot(self, live):
+        """The live side of each slot enabled, the other units disabled."""
+        changed = False
+        wanted = set(self.unit(slot, side) for slot, side in live.items())
+        enabled = set(
+            os.path.basename(path)
+            for path in glob.glob(os.path.join(WANTS_DIR, "%s@*.service" % self.name))
+        )
+        # Only the wants links change, which systemd reads at boot: no daemon reload (each
+        # would cost about 0.15 s per host and reload every unit for nothing).
+        if wanted - enabled:
+            self._systemctl("enable", "--no-reload", *sorted(wanted - enabled))
+            changed = True
+        if enabled - wanted:
+            self._systemctl("disable", "--no-reload", *sorted(enabled - wanted))
+            changed = True
+        return changed
+
+
+class SupervisorManager(SidedManager):
+    """Processes as supervisor programs <name>_<NN><side>, which the role declares with
+    autostart off: which side starts when supervisord does is what the rollout writes to
+    boot_file, for the role's unit that starts them (a program's own autostart cannot
+    change without `supervisorctl update` restarting it)."""
+
+    declares_runtime_dir = False
+
+    def __init__(self, module, name, addresses, boot_file, slot_port_map=None):
+        super(SupervisorManager, self).__init__(module, name, addresses, slot_port_map)
+        self.boot_file = boot_file
+        self.pattern = re.compile(r"^%s_(\d+)([ab])$" % re.escape(name))
+
+    def program(self, slot, side):
+        return "%s_%02d%s" % (self.name, slot, side)
 
     def _supervisorctl(self, *args):
         rc, out, err = self.module.run_command(["supervisorctl", *args])
@@ -582,37 +614,35 @@ class SupervisorManager:
             raise RolloutError(command_error(rc, out, err))
         return out
 
-    def running(self):
+    def active_sides(self):
         # status exits 3 when some program is not running: that is an answer, not a failure.
         rc, out, err = self.module.run_command(["supervisorctl", "status"])
         if rc not in (0, 3):
             raise RolloutError(command_error(rc, out, err))
-        live = {}
+        sides = {}
         for line in out.splitlines():
             fields = line.split()
             match = self.pattern.match(fields[0]) if fields else None
             if match and len(fields) >= 2 and fields[1] in ("RUNNING", "STARTING"):
-                live[int(match.group(1))] = SIDES[0]
-        return live
-
-    def orphans(self):
-        return []
+                sides.setdefault(int(match.group(1)), []).append(match.group(2))
+        return sides
 
     def start(self, slot, side):
-        self._supervisorctl("start", self.program(slot))
+        self._supervisorctl("start", self.program(slot, side))
 
     def stop(self, slot, side):
-        self._supervisorctl("stop", self.program(slot))
+        self._supervisorctl("stop", self.program(slot, side))
 
-    def point(self, slot, side):
-        pass
-
-    def forget(self, slot):
-        pass
-
-    def commit(self, live):
-        # The programs' config (autostart) is the role's: nothing to record here.
-        return False
+    def record_boot(self, live):
+        programs = " ".join(self.program(slot, live[slot]) for slot in sorted(live))
+        content = (
+            "# Written by wsfleet.deploy (app_rollout): the programs of %s that start with"
+            " supervisord.\nWSFLEET_LIVE_PROGRAMS=%s\n" % (self.name, programs)
+        )
+        folder = os.path.dirname(self.boot_file)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o755)
+        return write_if_changed(self.boot_file, content)
 
 
 def backoff(delay, first=0.02):
@@ -776,6 +806,7 @@ def main():
             tcp_port_base=dict(type="int", default=8001),
             tcp_side_port_base=dict(type="int", default=9001),
             slot_ports_file=dict(type="path"),
+            supervisor_boot_file=dict(type="path"),
             processes=dict(type="int"),
             release=dict(type="str"),
             rollback=dict(type="bool", default=False),
@@ -805,25 +836,26 @@ def main():
         params["tcp_address"],
         params["tcp_port_base"],
         params["tcp_side_port_base"],
-        sided=process_manager == "systemd",
     )
+    config_dir = "/etc/%s" % params["name"]
     slot_port_map = SlotPortMap(
         module,
         params["name"],
         addresses,
-        params["slot_ports_file"] or "/etc/%s/slot-ports.nft" % params["name"],
+        params["slot_ports_file"] or os.path.join(config_dir, "slot-ports.nft"),
     )
     dropped = False
-    if process_manager == "systemd" and params["bind"] == "tcp":
+    if params["bind"] != "tcp":
+        # The processes listen on the slots' own paths, or share one port, now: a NAT map left
+        # from surge on TCP ports would lead their router, and their gates, elsewhere.
+        dropped = not module.check_mode and remove_slot_port_map(module, slot_port_map)
+    if process_manager == "systemd":
         manager = SystemdManager(module, params["name"], addresses, slot_port_map)
     else:
-        # The processes listen on the slots' own ports (or paths) now: a NAT map left from
-        # surge on TCP would lead their router, and their gates, elsewhere.
-        dropped = not module.check_mode and remove_slot_port_map(module, slot_port_map)
-        if process_manager == "systemd":
-            manager = SystemdManager(module, params["name"], addresses)
-        else:
-            manager = SupervisorManager(module, params["name"])
+        boot_file = params["supervisor_boot_file"] or os.path.join(
+            config_dir, "supervisor-programs.env"
+        )
+        manager = SupervisorManager(module, params["name"], addresses, boot_file, slot_port_map)
     links = ReleaseLinks(params["base_dir"])
     release = target_release(module, links)
     rollout = Rollout(

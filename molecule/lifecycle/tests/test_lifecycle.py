@@ -273,11 +273,26 @@ def running_programs(host):
     }
 
 
+def slot_program(host, slot):
+    """(name, pid) of the program that serves a slot: <app>_NNa or <app>_NNb."""
+    (running,) = [
+        (name, pid)
+        for name, pid in running_programs(host).items()
+        if name[:-1] == f"{APP}_{slot:02d}"
+    ]
+    return running
+
+
 def test_switching_to_supervisor_replaces_the_systemd_units():
     run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
     for host in app_hosts():
         programs = running_programs(host)
-        assert sorted(programs) == [f"{APP}_01", f"{APP}_02"]
+        # Two programs per slot, one side each: side a runs, b is where a successor starts.
+        assert sorted(programs) == [f"{APP}_01a", f"{APP}_02a"]
+        assert sorted(supervisor_programs(host)) == [
+            f"{APP}_{n}" for n in ("01a", "01b", "02a", "02b")
+        ]
+        assert host.file(f"/etc/{APP}/supervisor-programs.env").contains(f"{APP}_01a {APP}_02a")
         assert running_instances(host) == []
         assert not host.file(f"/etc/systemd/system/{APP}@.service").exists
         for number, pid in enumerate(programs.values(), start=1):
@@ -286,18 +301,18 @@ def test_switching_to_supervisor_replaces_the_systemd_units():
             assert int(limit) == 10000 + 1024
             health = healthz(host, f"{RUNTIME_DIR}/{number}.sock")
             assert health["body"]["instance"] == str(number)
-        assert host.file(f"/var/log/supervisor/{APP}_01.log").exists
+        assert host.file(f"/var/log/supervisor/{APP}_01a.log").exists
 
 
 def test_supervisor_brings_a_killed_program_back():
     for host in app_hosts():
-        killed = running_programs(host)[f"{APP}_01"]
+        name, killed = slot_program(host, 1)
         host.check_output(f"kill -KILL {killed}")
         assert answers_healthz_again(
             host,
             f"{RUNTIME_DIR}/1.sock",
             killed,
-            lambda host=host: running_programs(host).get(f"{APP}_01", 0),
+            lambda host=host, name=name: running_programs(host).get(name, 0),
         )
 
 
@@ -306,7 +321,7 @@ def test_supervisor_scaling_touches_only_the_difference():
     run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=3)
     for host in app_hosts():
         programs = running_programs(host)
-        assert sorted(programs) == [f"{APP}_01", f"{APP}_02", f"{APP}_03"]
+        assert sorted(programs) == [f"{APP}_01a", f"{APP}_02a", f"{APP}_03a"]
         for name, pid in before[host.backend.host].items():
             assert programs[name] == pid, f"{name} must not restart when another is added"
     run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
@@ -315,19 +330,40 @@ def test_supervisor_scaling_touches_only_the_difference():
         assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 2
 
 
-def test_supervisor_restarts_every_program_onto_a_new_release(app_versions):
+def test_supervisor_surges_every_program_onto_a_new_release_under_load(app_versions):
     before = {host.backend.host: running_programs(host) for host in app_hosts()}
-    run_ok(
-        "site.yml",
-        wsfleet_app_process_manager="supervisor",
-        wsfleet_app_processes=2,
-        wsfleet_app_source_path=app_versions["1.1.0"],
-    )
+    clients = 200
+    with live_clients(clients) as (reports, _runner):
+        run_ok(
+            "site.yml",
+            wsfleet_app_process_manager="supervisor",
+            wsfleet_app_processes=2,
+            wsfleet_app_source_path=app_versions["1.1.0"],
+        )
+    assert_nothing_dropped(reports[0])
+    # Surge, as under systemd: each client moved once, to its process's successor.
+    assert reports[0].server_closes.total() <= clients * 1.05, reports[0].summary()
     for host in app_hosts():
         programs = running_programs(host)
+        # Every slot now runs on its other side, and only there.
+        assert sorted(programs) == [f"{APP}_01b", f"{APP}_02b"]
         assert set(programs.values()).isdisjoint(before[host.backend.host].values())
+        assert host.file(f"/etc/{APP}/supervisor-programs.env").contains(f"{APP}_01b {APP}_02b")
         for number in (1, 2):
             assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.1.0"
+
+
+def test_supervisor_starts_the_live_programs_when_it_restarts():
+    before = {host.backend.host: sorted(running_programs(host)) for host in app_hosts()}
+    for host in app_hosts():
+        host.check_output("systemctl restart supervisor")
+    deadline = time.monotonic() + RECOVERY_DEADLINE
+    for host in app_hosts():
+        while sorted(running_programs(host)) != before[host.backend.host]:
+            assert time.monotonic() < deadline, supervisor_programs(host)
+            time.sleep(0.5)
+        for number in (1, 2):
+            assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["status"] == 200
 
 
 def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
@@ -337,7 +373,10 @@ def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
     run_ok("playbooks/rollback.yml")
     for host in app_hosts():
         programs = running_programs(host)
-        assert sorted(programs) == sorted(before[host.backend.host])
+        # The same slots, each on its other side again.
+        assert sorted(programs) == sorted(
+            name[:-1] + ("a" if name.endswith("b") else "b") for name in before[host.backend.host]
+        )
         assert set(programs.values()).isdisjoint(before[host.backend.host].values())
         assert current_release(host) == wanted[host.backend.host]
         for number in (1, 2):

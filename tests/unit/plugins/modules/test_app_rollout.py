@@ -45,28 +45,19 @@ def test_a_delay_shorter_than_the_first_wait_caps_every_wait():
 
 
 @pytest.mark.parametrize(
-    ("bind", "sided", "address", "slot", "expected"),
+    ("bind", "address", "slot", "expected"),
     [
-        ("unix", True, "127.0.0.1", 2, ("ws://localhost/", "/run/echo/2b.sock")),
-        ("unix", False, "127.0.0.1", 2, ("ws://localhost/", "/run/echo/2.sock")),
-        ("tcp", True, "127.0.0.1", 3, ("ws://127.0.0.1:9006/", None)),
-        ("tcp", False, "127.0.0.1", 3, ("ws://127.0.0.1:8003/", None)),
-        ("tcp", True, "0.0.0.0", 1, ("ws://127.0.0.1:9002/", None)),
-        ("tcp", True, "::", 1, ("ws://[::1]:9002/", None)),
-        ("reuseport", True, "127.0.0.1", 3, ("ws://127.0.0.1:8001/", None)),
+        ("unix", "127.0.0.1", 2, ("ws://localhost/", "/run/echo/2b.sock")),
+        ("tcp", "127.0.0.1", 3, ("ws://127.0.0.1:9006/", None)),
+        ("tcp", "0.0.0.0", 1, ("ws://127.0.0.1:9002/", None)),
+        ("tcp", "::", 1, ("ws://[::1]:9002/", None)),
+        ("reuseport", "127.0.0.1", 3, ("ws://127.0.0.1:8001/", None)),
     ],
-    ids=[
-        "unix-side",
-        "unix-supervisor",
-        "tcp-side",
-        "tcp-supervisor",
-        "tcp-any-v4",
-        "tcp-any-v6",
-        "reuseport",
-    ],
+    ids=["unix", "tcp", "tcp-any-v4", "tcp-any-v6", "reuseport"],
 )
-def test_each_process_is_probed_on_its_own_address(bind, sided, address, slot, expected):
-    addresses = Addresses(bind, "/run/echo", address, 8001, 9001, sided=sided)
+def test_each_process_is_probed_on_its_own_side_address(bind, address, slot, expected):
+    # Side b of the slot; with reuseport both sides share the one port.
+    addresses = Addresses(bind, "/run/echo", address, 8001, 9001)
     assert addresses.probe_target(slot, "b") == expected
 
 
@@ -172,16 +163,50 @@ def test_without_nft_there_is_no_map_to_remove(tmp_path):
     assert module.calls == []
 
 
-def test_supervisor_programs_that_run_are_the_live_slots():
-    status = (
-        "echo_01   RUNNING   pid 10, uptime 0:01:00\n"
-        "echo_02   FATAL     Exited too quickly\n"
-        "echo_03   STARTING  \n"
-        "other_01  RUNNING   pid 11, uptime 0:01:00\n"
-    )
+SUPERVISOR_STATUS = """\
+echo_01a   RUNNING   pid 10, uptime 0:01:00
+echo_01b   RUNNING   pid 12, uptime 0:00:01
+echo_02a   STOPPED   Not started
+echo_02b   FATAL     Exited too quickly
+echo_03a   STOPPED   Not started
+echo_03b   STARTING
+other_01a  RUNNING   pid 11, uptime 0:01:00
+"""
+
+
+def test_supervisor_programs_that_run_are_the_live_sides(tmp_path):
+    os.symlink("1b.sock", tmp_path / "1.sock")
     # supervisorctl status exits 3 when a program is not running: still an answer.
-    module = FakeModule({("supervisorctl", "status"): (3, status, "")})
-    assert SupervisorManager(module, "echo").running() == {1: "a", 3: "a"}
+    module = FakeModule({("supervisorctl", "status"): (3, SUPERVISOR_STATUS, "")})
+    addresses = Addresses("unix", str(tmp_path), "127.0.0.1", 8001)
+    manager = SupervisorManager(module, "echo", addresses, str(tmp_path / "boot.env"))
+    assert manager.can_surge
+    # Two programs on slot 1 (an interrupted surge): the one its link reaches is live.
+    assert manager.running() == {1: "b", 3: "b"}
+    assert manager.orphans() == [(1, "a")]
+
+
+def test_supervisor_records_the_live_programs_for_the_boot(tmp_path):
+    module = FakeModule({})
+    addresses = Addresses("tcp", str(tmp_path), "127.0.0.1", 8001)
+    boot_file = tmp_path / "config" / "supervisor-programs.env"
+    manager = SupervisorManager(module, "echo", addresses, str(boot_file))
+    assert manager.record_boot({2: "b", 1: "a"})
+    assert "WSFLEET_LIVE_PROGRAMS=echo_01a echo_02b\n" in boot_file.read_text()
+    assert not manager.record_boot({2: "b", 1: "a"})
+
+
+def test_supervisor_starts_and_stops_one_side_of_a_slot():
+    module = FakeModule({})
+    manager = SupervisorManager(
+        module, "echo", Addresses("unix", "/run/echo", "127.0.0.1", 8001), "/nonexistent"
+    )
+    manager.start(3, "b")
+    manager.stop(3, "a")
+    assert module.calls == [
+        ["supervisorctl", "start", "echo_03b"],
+        ["supervisorctl", "stop", "echo_03a"],
+    ]
 
 
 def test_auto_finds_supervisor_by_its_programs_file(tmp_path):
