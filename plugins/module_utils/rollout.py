@@ -173,15 +173,27 @@ class Rollout:
                 self._go_back(before, done)
             else:
                 self.report["outcome"] = FAILED
-            self.report["committed"] = self.manager.commit(self.live)
+            self._commit()
             if self.report["outcome"] == ROLLED_BACK:
                 self.links.settle()
             return self._finish(started)
-        self.report["committed"] = self.manager.commit(self.live)
-        self.links.settle()
         if switching or steps or orphans:
             self.report["outcome"] = DONE
+        # Every process runs the live release: settled, whether or not the boot is recorded.
+        self.links.settle()
+        self._commit()
         return self._finish(started)
+
+    def _commit(self):
+        """Record what starts at boot; a failure to do so fails the rollout, which has
+        otherwise done its work (the next run records it again)."""
+        try:
+            self.report["committed"] = self.manager.commit(self.live)
+        except RolloutError as exc:
+            reason = "could not record what starts at boot: %s" % exc
+            self.report["failure"] = self.report["failure"] or reason
+            if self.report["outcome"] in (UNCHANGED, DONE):
+                self.report["outcome"] = FAILED
 
     def _stop_orphans(self):
         """Second processes on a slot, left by an interrupted surge: the live one stays."""
@@ -287,8 +299,14 @@ class Rollout:
             for entry in started:
                 self._quietly_stop(entry["process"], entry["new_side"])
             raise
-        for entry in entries:
-            self.manager.point(entry["process"], entry["new_side"])
+        for index, entry in enumerate(entries):
+            try:
+                self._point(entry, entry["new_side"])
+            except RolloutError:
+                # The slots not switched keep their old process: only their successors go.
+                for unswitched in entries[index:]:
+                    self._quietly_stop(unswitched["process"], unswitched["new_side"])
+                raise
             self.live[entry["process"]] = entry["new_side"]
             # From here the slot reaches the successor: a rollback must replace it.
             done.append(entry["process"])
@@ -319,18 +337,22 @@ class Rollout:
         try:
             self._start(entry, side)
             self._gate(entry, side)
+            self._point(entry, side)
         except RolloutError:
-            # A process that never passed its gate does not stay: the slot stays empty.
+            # A process that never passed its gate, or that its slot's address does not reach,
+            # does not stay: the slot stays empty.
             self._quietly_stop(slot, side)
             raise
-        self.manager.point(slot, side)
         self.live[slot] = side
 
     def _stop_slot(self, slot, phase):
         side = self.live[slot]
         entry = self._entry(slot, STOP, phase, side, None)
         entry["connections_before"] = self.probe.connections(slot, side)
-        self.manager.forget(slot)
+        try:
+            self.manager.forget(slot)
+        except RolloutError as exc:
+            self._fail(entry, "could not be taken off its slot's address: %s" % exc)
         self._drain(entry, side)
         del self.live[slot]
 
@@ -341,6 +363,12 @@ class Rollout:
             self.manager.start(entry["process"], side)
         except RolloutError as exc:
             self._fail(entry, "did not start: %s" % exc)
+
+    def _point(self, entry, side):
+        try:
+            self.manager.point(entry["process"], side)
+        except RolloutError as exc:
+            self._fail(entry, "could not be given its slot's address: %s" % exc)
 
     def _gate(self, entry, side):
         result = self.probe.gate(entry["process"], side)

@@ -20,7 +20,8 @@ __metaclass__ = type
 import json
 import re
 
-SIDES = ("a", "b")
+from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import SIDES
+
 MAP = "slots"
 
 

@@ -43,7 +43,7 @@ description:
   - What starts at boot is recorded at the end of every run; under systemd, the live side of
     each slot is enabled and the other disabled; under supervisor, whose programs the role
     declares with autostart off, the live programs are written to O(supervisor_boot_file) for
-    the role's unit that starts them with supervisord.
+    the role's event listener that starts them whenever supervisord starts.
   - When a process fails its gate after the release switched, the module goes back by itself,
     with C(current) and C(previous) as they were and every process already replaced replaced
     again onto the release that ran before, and fails with a report of both.
@@ -89,7 +89,9 @@ options:
     type: str
     default: 127.0.0.1
   tcp_port_base:
-    description: Port of process 1 (O(bind=tcp)), or the port shared by all (O(bind=reuseport)).
+    description:
+      - Port of process slot 1, where the router connects (O(bind=tcp)), or the port shared by
+        all processes (O(bind=reuseport)).
     type: int
     default: 8001
   tcp_side_port_base:
@@ -388,23 +390,65 @@ class SlotPortMap:
                 return side
         return None
 
+    def point_slot(self, slot, side):
+        """Send the slot's port to that side's, now; the other slots stay as the kernel has
+        them (a slot not in the map yet is reached on its own port: its old process)."""
+        mapping = self.read()
+        mapping[self.addresses.slot_port(slot)] = self.addresses.port(slot, side)
+        self._load_now(mapping)
+
+    def forget_slot(self, slot):
+        mapping = self.read()
+        if mapping.pop(self.addresses.slot_port(slot), None) is not None:
+            self._load_now(mapping)
+
     def apply(self, live):
-        """Make the slot ports of live ({slot: side}) lead to those sides, now and at boot."""
-        mapping = dict(
+        """Make the slot ports of live ({slot: side}) lead to those sides, now and at boot:
+        the whole map, at the end of a rollout, with the rest of what the boot starts."""
+        mapping = self._mapping(live)
+        self._make_folder()
+        changed = write_if_changed(self.path, self._render(mapping))
+        if changed or self.read() != mapping:
+            self._load(self.path)
+            changed = True
+        return changed
+
+    def _mapping(self, live):
+        return dict(
             (self.addresses.slot_port(slot), self.addresses.port(slot, side))
             for slot, side in live.items()
         )
-        content = slot_ports.render(self.name, self.addresses.address, mapping)
+
+    def _render(self, mapping):
+        return slot_ports.render(self.name, self.addresses.address, mapping)
+
+    def _make_folder(self):
         folder = os.path.dirname(self.path)
         if not os.path.isdir(folder):
             os.makedirs(folder, 0o755)
-        changed = write_if_changed(self.path, content)
-        if changed or self.read() != mapping:
-            rc, out, err = self._run("-f", self.path)
-            if rc != 0:
-                raise RolloutError("nft -f %s: %s" % (self.path, command_error(rc, out, err)))
-            changed = True
-        return changed
+
+    def _load_now(self, mapping):
+        """Into the kernel only: the file the boot loads is written at the end of the rollout,
+        with which side of each slot starts at boot."""
+        self._make_folder()
+        temporary = self.path + ".now"
+        with open(temporary, "w") as handle:
+            handle.write(self._render(mapping))
+        try:
+            self._load(temporary)
+        finally:
+            os.unlink(temporary)
+
+    def _load(self, path):
+        rc, out, err = self._run("-f", path)
+        if rc != 0:
+            raise RolloutError("nft -f %s: %s" % (path, command_error(rc, out, err)))
+
+    def present(self):
+        """Whether there is a table or a file to remove."""
+        if os.path.exists(self.path):
+            return True
+        return bool(self.nft) and self._run("list", "table", "inet", self.table)[0] == 0
 
     def remove(self):
         """No table and no file: the slots' ports are the processes' own again."""
@@ -436,7 +480,6 @@ class SidedManager:
         self.slot_port_map = slot_port_map if addresses.bind == "tcp" else None
         self.can_surge = addresses.bind == "unix" or self.slot_port_map is not None
         self.tmpfiles = "/etc/tmpfiles.d/%s-slots.conf" % name
-        self.pointed = {}
         self._orphans = []
 
     def running(self):
@@ -445,7 +488,6 @@ class SidedManager:
         for slot, active in self.active_sides().items():
             live[slot] = self._live_side(slot, sorted(active))
             self._orphans.extend((slot, side) for side in active if side != live[slot])
-        self.pointed = dict(live)
         return live
 
     def _live_side(self, slot, active):
@@ -464,16 +506,14 @@ class SidedManager:
         return list(self._orphans)
 
     def point(self, slot, side):
-        self.pointed[slot] = side
         if self.slot_port_map:
-            self.slot_port_map.apply(self.pointed)
+            self.slot_port_map.point_slot(slot, side)
         elif self.can_surge:
             replace_symlink(self.addresses.slot_link(slot), "%d%s.sock" % (slot, side))
 
     def forget(self, slot):
-        self.pointed.pop(slot, None)
         if self.slot_port_map:
-            self.slot_port_map.apply(self.pointed)
+            self.slot_port_map.forget_slot(slot)
         elif self.can_surge and os.path.islink(self.addresses.slot_link(slot)):
             os.unlink(self.addresses.slot_link(slot))
 
@@ -490,16 +530,20 @@ class SidedManager:
             if link_target_id(self.addresses.slot_link(slot)) != target:
                 self.point(slot, side)
                 changed = True
+        changed = self._drop_slot_links(keep=live) or changed
         changed = self._write_tmpfiles(live) or changed
         return changed
 
-    def _drop_slot_links(self):
-        """Slot links left from unix sockets, once the processes listen on TCP."""
-        paths = [self.tmpfiles] if os.path.exists(self.tmpfiles) else []
+    def _drop_slot_links(self, keep=None):
+        """Slot links left from unix sockets once the processes listen on TCP (keep None), or
+        those of slots that no longer run (a slot removed by `supervisorctl update`)."""
+        paths = [self.tmpfiles] if keep is None and os.path.exists(self.tmpfiles) else []
         paths += [
             path
             for path in glob.glob(os.path.join(self.addresses.runtime_dir, "*.sock"))
             if os.path.islink(path)
+            and re.match(r"^\d+\.sock$", os.path.basename(path))
+            and int(os.path.basename(path)[:-5]) not in (keep or {})
         ]
         for path in paths:
             os.unlink(path)
@@ -594,7 +638,7 @@ class SystemdManager(SidedManager):
 class SupervisorManager(SidedManager):
     """Processes as supervisor programs <name>_<NN><side>, which the role declares with
     autostart off: which side starts when supervisord does is what the rollout writes to
-    boot_file, for the role's unit that starts them (a program's own autostart cannot
+    boot_file, for the role's event listener that starts them (a program's own autostart cannot
     change without `supervisorctl update` restarting it)."""
 
     declares_runtime_dir = False
@@ -756,8 +800,9 @@ def target_release(module, links):
 
 
 def remove_slot_port_map(module, slot_port_map):
+    """Remove the map (in check mode, tell whether there is one to remove)."""
     try:
-        return slot_port_map.remove()
+        return slot_port_map.present() if module.check_mode else slot_port_map.remove()
     except (RolloutError, IOError, OSError) as exc:
         module.fail_json(msg="could not remove the NAT map of the slots' ports: %s" % exc)
 
@@ -848,7 +893,7 @@ def main():
     if params["bind"] != "tcp":
         # The processes listen on the slots' own paths, or share one port, now: a NAT map left
         # from surge on TCP ports would lead their router, and their gates, elsewhere.
-        dropped = not module.check_mode and remove_slot_port_map(module, slot_port_map)
+        dropped = remove_slot_port_map(module, slot_port_map)
     if process_manager == "systemd":
         manager = SystemdManager(module, params["name"], addresses, slot_port_map)
     else:
@@ -874,7 +919,8 @@ def main():
     try:
         report = rollout.run()
     except RolloutError as exc:
-        # Only reading what runs can fail outside a step: nothing changed yet.
+        # Only reading what runs can fail outside a step (a step's failure, or the boot's
+        # record, is in the report): nothing changed yet.
         module.fail_json(msg="could not read what runs on the host: %s" % exc)
     report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False) or dropped
     report["process_manager"] = process_manager

@@ -62,8 +62,20 @@ class FakeManager:
     orphans: (slot, side) second processes an interrupted surge left behind.
     """
 
-    def __init__(self, log, running, can_surge, orphans, fail_start, fail_stop):
+    def __init__(
+        self,
+        log,
+        running,
+        can_surge,
+        orphans,
+        fail_start,
+        fail_stop,
+        fail_point=(),
+        fail_commit=False,
+    ):
         self.log = log
+        self.fail_point = set(fail_point)
+        self.fail_commit = fail_commit
         self.sides = dict(running)
         self.at_boot = dict(running)
         self.can_surge = can_surge
@@ -91,12 +103,16 @@ class FakeManager:
 
     def point(self, slot, side):
         self.log.append(("point", slot, side))
+        if (slot, side) in self.fail_point:
+            raise rollout.RolloutError("nft: no such table")
 
     def forget(self, slot):
         self.log.append(("forget", slot))
 
     def commit(self, sides):
         self.log.append(("commit", dict(sides)))
+        if self.fail_commit:
+            raise rollout.RolloutError("read-only file system")
         changed, self.at_boot = sides != self.at_boot, dict(sides)
         return changed
 
@@ -140,6 +156,8 @@ def make(
     orphans=(),
     fail_start=(),
     fail_stop=(),
+    fail_point=(),
+    fail_commit=False,
     gates=None,
     connections=None,
     **options,
@@ -147,7 +165,9 @@ def make(
     """A Rollout on fakes, and the log they share. wanted None: the slots that run."""
     log = []
     fake_links = FakeLinks(log, *links)
-    manager = FakeManager(log, running, can_surge, orphans, fail_start, fail_stop)
+    manager = FakeManager(
+        log, running, can_surge, orphans, fail_start, fail_stop, fail_point, fail_commit
+    )
     probe = FakeProbe(log, fake_links, gates or {}, connections or {})
     host = rollout.Rollout(manager, probe, fake_links, FakeClock(), wanted, **options)
     return host, log
@@ -707,6 +727,25 @@ def test_start_that_raises_is_reported_as_did_not_start():
     assert (failed["process"], failed["gate_passed"], failed["attempts"]) == (2, False, 0)
     assert failed["reason"] == "did not start: exit status 1"
     assert failed["start_to_healthy_seconds"] is None
+
+
+def test_a_slot_address_that_cannot_be_switched_keeps_the_old_process():
+    report, log = run(running=TWO, replace=True, fail_point={(1, "b")})
+    assert report["outcome"] == "failed"
+    assert report["failure"] == (
+        "process 1 (app) could not be given its slot's address: nft: no such table"
+    )
+    # The successor goes; the old process was never stopped, and slot 2 was not touched.
+    assert log[:4] == [("start", 1, "b"), ("gate", 1, "b"), ("point", 1, "b"), ("stop", 1, "b")]
+    assert ("stop", 1, "a") not in log and ("start", 2, "b") not in log
+    assert committed(log) == {1: "a", 2: "a"}
+
+
+def test_a_boot_record_that_fails_fails_a_rollout_that_did_its_work():
+    report, log = run(running=TWO, replace=True, fail_commit=True)
+    assert report["outcome"] == "failed"
+    assert report["failure"] == "could not record what starts at boot: read-only file system"
+    assert log[: len(surge(1, "a", "b"))] == surge(1, "a", "b")
 
 
 def test_stop_that_raises_is_reported_as_did_not_stop():

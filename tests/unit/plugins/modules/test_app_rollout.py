@@ -4,6 +4,7 @@ and the gate's waits. The rollout itself is tested in module_utils/test_rollout.
 import itertools
 import json
 import os
+from pathlib import Path
 
 import pytest
 from ansible_collections.wsfleet.deploy.plugins.modules.app_rollout import (
@@ -104,16 +105,48 @@ def test_two_processes_on_a_tcp_slot_keep_the_one_its_port_leads_to(tmp_path):
     assert manager.orphans() == [(1, "a")]
 
 
-def test_pointing_a_tcp_slot_loads_the_whole_map_and_keeps_it_for_the_boot(tmp_path):
-    module, slot_port_map = tcp_slot_ports(
-        tmp_path, {("nft", "-j", "list", "map"): kernel_map((8001, 9001))}
-    )
-    manager = SystemdManager(module, "echo", slot_port_map.addresses, slot_port_map)
-    manager.pointed = {1: "a", 2: "a"}
-    manager.point(2, "b")
+class NftModule(FakeModule):
+    """Keeps what each `nft -f FILE` loaded, read when it ran."""
+
+    def __init__(self, answers):
+        super().__init__(answers)
+        self.loaded = []
+
+    def run_command(self, argv):
+        if argv[:2] == ["nft", "-f"]:
+            self.loaded.append(Path(argv[2]).read_text())
+        return super().run_command(argv)
+
+
+def test_pointing_a_tcp_slot_changes_only_its_entry_and_only_in_the_kernel(tmp_path):
+    # Slot 2 has no entry yet (its process listens on 8002 itself): it keeps none.
+    module = NftModule({("nft", "-j", "list", "map"): kernel_map((8001, 9001), (8003, 9005))})
+    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
+    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
+    manager = SystemdManager(module, "echo", addresses, slot_port_map)
+    manager.point(1, "b")
+    assert len(module.loaded) == 1
+    assert "elements = { 8001 : 9002, 8003 : 9005 }" in module.loaded[0]
+    # The boot's file is written at the end of the rollout, with which side starts at boot.
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_forgetting_a_tcp_slot_drops_its_entry(tmp_path):
+    module = NftModule({("nft", "-j", "list", "map"): kernel_map((8001, 9001), (8002, 9004))})
+    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
+    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
+    SystemdManager(module, "echo", addresses, slot_port_map).forget(2)
+    assert "elements = { 8001 : 9001 }" in module.loaded[0]
+
+
+def test_committing_writes_the_whole_map_for_the_boot(tmp_path):
+    module = NftModule({("nft", "-j", "list", "map"): kernel_map((8001, 9002))})
+    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
+    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
+    assert slot_port_map.apply({1: "b", 2: "a"})
     kept = (tmp_path / "slot-ports.nft").read_text()
-    assert "elements = { 8001 : 9001, 8002 : 9004 }" in kept
-    assert ["nft", "-f", str(tmp_path / "slot-ports.nft")] in module.calls
+    assert "elements = { 8001 : 9002, 8002 : 9003 }" in kept
+    assert module.loaded == [kept]
 
 
 def test_a_map_already_loaded_and_kept_changes_nothing(tmp_path):
@@ -135,6 +168,23 @@ def test_a_map_lost_from_the_kernel_is_loaded_again(tmp_path):
     # The file is as wanted, the kernel has no table (a flush, say): load it again.
     assert slot_port_map.apply({1: "a"})
     assert ["nft", "-f", str(tmp_path / "slot-ports.nft")] in module.calls
+
+
+@pytest.mark.parametrize(
+    ("table_listed", "file_kept", "present"),
+    [(0, False, True), (1, True, True), (1, False, False)],
+    ids=["table", "file", "nothing"],
+)
+def test_check_mode_tells_whether_there_is_a_map_to_remove(
+    tmp_path, table_listed, file_kept, present
+):
+    module, slot_port_map = tcp_slot_ports(
+        tmp_path, {("nft", "list", "table"): (table_listed, "", "")}
+    )
+    if file_kept:
+        (tmp_path / "slot-ports.nft").write_text("table inet wsfleet_echo_slots {}\n")
+    assert slot_port_map.present() == present
+    assert all(call[1] != "delete" for call in module.calls)
 
 
 @pytest.mark.parametrize(
@@ -229,3 +279,16 @@ def test_the_report_is_kept_whole_and_names_the_failure(tmp_path):
     assert kept["msg"] == "back on 1.0.0-aaa and serving: process 1 (echo) failed its health gate"
     assert oct(os.stat(tmp_path / "last-rollout.json").st_mode & 0o777) == "0o644"
     assert not (tmp_path / "last-rollout.json.tmp").exists()
+
+
+def test_committing_unix_slots_drops_the_links_of_slots_that_no_longer_run(tmp_path):
+    for slot, side in ((1, "a"), (2, "b"), (3, "a")):
+        os.symlink(f"{slot}{side}.sock", tmp_path / f"{slot}.sock")
+    (tmp_path / "1a.sock").write_text("")  # a socket of a live process stays whatever it is
+    module = FakeModule({})
+    addresses = Addresses("unix", str(tmp_path), "127.0.0.1", 8001)
+    manager = SupervisorManager(module, "echo", addresses, str(tmp_path / "boot.env"))
+    manager.tmpfiles = str(tmp_path / "echo-slots.conf")
+    assert manager.commit({1: "a", 2: "b"})
+    assert sorted(path.name for path in tmp_path.glob("*.sock")) == ["1.sock", "1a.sock", "2.sock"]
+    assert f"L+ {tmp_path}/2.sock - - - - 2b.sock" in (tmp_path / "echo-slots.conf").read_text()
