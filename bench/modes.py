@@ -1,4 +1,4 @@
-"""Surge under every binding and process manager, measured under load on the bench fleet.
+"""Surge in each process manager and binding, measured under load on the bench fleet.
 
     .venv/bin/python -m bench.modes [--out docs/benchmarks] [--clients 2000] [--keep-fleet]
 
@@ -149,7 +149,7 @@ def measure_mode(manager: str, bind: str, clients: int) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "# Surge under every binding and process manager",
+        "# Surge in each process manager and binding",
         "",
         f"Made by `{results['command']}` on {results['started']} "
         f"({results['machine']['cpus']} CPUs), {results['clients']} wss:// clients through the "

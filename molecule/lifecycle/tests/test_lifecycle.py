@@ -256,12 +256,12 @@ def test_reuseport_binding_shares_one_port(app_versions):
 
 
 def supervisor_programs(host):
-    """This app's supervisor programs: name -> (state, pid)."""
+    """This app's supervisor programs (not its event listener): name -> (state, pid)."""
     status = host.run("supervisorctl status").stdout  # exits non-zero unless all run
     programs = {}
     for line in status.splitlines():
         fields = line.split()
-        if fields and fields[0].startswith(f"{APP}_"):
+        if fields and re.fullmatch(rf"{APP}_\d\d[ab]", fields[0]):
             pid = int(fields[3].rstrip(",")) if fields[1] == "RUNNING" else 0
             programs[fields[0]] = (fields[1], pid)
     return programs
@@ -353,12 +353,14 @@ def test_supervisor_surges_every_program_onto_a_new_release_under_load(app_versi
             assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.1.0"
 
 
-def test_supervisor_starts_the_live_programs_when_it_restarts():
+@pytest.mark.parametrize("command", ["systemctl restart supervisor", "supervisorctl reload"])
+def test_supervisor_starts_the_live_programs_again_when_it_restarts(command):
     before = {host.backend.host: sorted(running_programs(host)) for host in app_hosts()}
     for host in app_hosts():
-        host.check_output("systemctl restart supervisor")
+        host.check_output(command)
     deadline = time.monotonic() + RECOVERY_DEADLINE
     for host in app_hosts():
+        # Programs have autostart off: the app's event listener starts the live ones.
         while sorted(running_programs(host)) != before[host.backend.host]:
             assert time.monotonic() < deadline, supervisor_programs(host)
             time.sleep(0.5)
