@@ -343,6 +343,13 @@ class Addresses:
         return "ws://%s:%d/" % (self.host, self.port(slot, side)), None
 
 
+def make_parent(path):
+    """The folder a file the module writes goes in, made when missing."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, 0o755)
+
+
 def write_if_changed(path, content):
     """Replace a file atomically (mode 0644) unless it already holds content."""
     try:
@@ -406,7 +413,7 @@ class SlotPortMap:
         """Make the slot ports of live ({slot: side}) lead to those sides, now and at boot:
         the whole map, at the end of a rollout, with the rest of what the boot starts."""
         mapping = self._mapping(live)
-        self._make_folder()
+        make_parent(self.path)
         changed = write_if_changed(self.path, self._render(mapping))
         if changed or self.read() != mapping:
             self._load(self.path)
@@ -422,15 +429,10 @@ class SlotPortMap:
     def _render(self, mapping):
         return slot_ports.render(self.name, self.addresses.address, mapping)
 
-    def _make_folder(self):
-        folder = os.path.dirname(self.path)
-        if not os.path.isdir(folder):
-            os.makedirs(folder, 0o755)
-
     def _load_now(self, mapping):
         """Into the kernel only: the file the boot loads is written at the end of the rollout,
         with which side of each slot starts at boot."""
-        self._make_folder()
+        make_parent(self.path)
         temporary = self.path + ".now"
         with open(temporary, "w") as handle:
             handle.write(self._render(mapping))
@@ -444,18 +446,19 @@ class SlotPortMap:
         if rc != 0:
             raise RolloutError("nft -f %s: %s" % (path, command_error(rc, out, err)))
 
+    def _table_loaded(self):
+        return bool(self.nft) and self._run("list", "table", "inet", self.table)[0] == 0
+
     def present(self):
         """Whether there is a table or a file to remove."""
-        if os.path.exists(self.path):
-            return True
-        return bool(self.nft) and self._run("list", "table", "inet", self.table)[0] == 0
+        return os.path.exists(self.path) or self._table_loaded()
 
     def remove(self):
         """No table and no file: the slots' ports are the processes' own again."""
         changed = os.path.exists(self.path)
         if changed:
             os.unlink(self.path)
-        if self.nft and self._run("list", "table", "inet", self.table)[0] == 0:
+        if self._table_loaded():
             rc, out, err = self._run("delete", "table", "inet", self.table)
             if rc != 0:
                 raise RolloutError("nft delete table: %s" % command_error(rc, out, err))
@@ -683,9 +686,7 @@ class SupervisorManager(SidedManager):
             "# Written by wsfleet.deploy (app_rollout): the programs of %s that start with"
             " supervisord.\nWSFLEET_LIVE_PROGRAMS=%s\n" % (self.name, programs)
         )
-        folder = os.path.dirname(self.boot_file)
-        if not os.path.isdir(folder):
-            os.makedirs(folder, 0o755)
+        make_parent(self.boot_file)
         return write_if_changed(self.boot_file, content)
 
 
