@@ -101,6 +101,17 @@ def plan_state_changes(servers, backend, names, wanted):
     return [server for server in chosen if server["state"] != wanted]
 
 
+def not_up(servers, backend, names):
+    """Names of the servers of backend (all, or those named) that health checks do not see up."""
+    return [
+        server["server"]
+        for server in servers
+        if server["backend"] == backend
+        and (not names or server["server"] in names)
+        and server["health"] != "up"
+    ]
+
+
 def state_command(backend, server, state):
     return "set server %s/%s state %s" % (backend, server, state)
 

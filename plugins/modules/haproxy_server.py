@@ -42,6 +42,14 @@ options:
     description: Path of HAProxy's runtime API socket.
     type: path
     default: /run/haproxy/admin.sock
+  wait_until_up:
+    description:
+      - Seconds to wait, after the change, until HAProxy's health checks see every server asked
+        for up; the task fails naming those still not up then. V(0) does not wait.
+      - For O(state=ready) after a server's host was away, so that the next host is not taken
+        out before this one serves again.
+    type: float
+    default: 0
 attributes:
   check_mode:
     description: Can run in check mode and report what would change without changing it.
@@ -60,11 +68,12 @@ EXAMPLES = r"""
   delegate_to: "{{ item }}"
   loop: "{{ groups['edge'] }}"
 
-- name: Back into service
+- name: Back into service, once the edge's health checks see it up again
   wsfleet.deploy.haproxy_server:
     backend: wsfleet_edge
     servers: [app1]
     state: ready
+    wait_until_up: 60
 """
 
 RETURN = r"""
@@ -84,7 +93,7 @@ servers:
       description: Its state after (in check mode, what it would be).
       type: str
     health:
-      description: What its health checks say (up, down, starting, stopping).
+      description: What its health checks say (up, down, starting, stopping), after the wait if any.
       type: str
     sessions:
       description: Connections it holds now.
@@ -93,11 +102,14 @@ servers:
     - {server: app1, before: ready, after: drain, health: up, sessions: 412}
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wsfleet.deploy.plugins.module_utils.haproxy_runtime import (
     RuntimeApiError,
     STATES,
     ask,
+    not_up,
     parse_servers_state,
     parse_sessions,
     plan_state_changes,
@@ -105,19 +117,30 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.haproxy_runtime imp
 )
 
 
-def report(servers, backend, names, wanted, changing, sessions):
-    """One row per server asked for; sessions maps (backend, server) to its connections."""
+def report(servers, backend, names, wanted, changing, sessions, health):
+    """One row per server asked for; sessions maps (backend, server) to its connections,
+    health each server to what its checks say now."""
     return [
         {
             "server": server["server"],
             "before": server["state"],
             "after": wanted if server in changing else server["state"],
-            "health": server["health"],
+            "health": health.get(server["server"], server["health"]),
             "sessions": sessions.get((backend, server["server"]), 0),
         }
         for server in servers
         if server["backend"] == backend and (not names or server["server"] in names)
     ]
+
+
+def wait_until_up(path, backend, names, timeout, poll=0.5):
+    """The servers' rows once health checks see them all up, or when timeout runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        servers = parse_servers_state(ask(path, "show servers state %s" % backend))
+        if not not_up(servers, backend, names) or time.monotonic() >= deadline:
+            return servers
+        time.sleep(poll)
 
 
 def main():
@@ -127,6 +150,7 @@ def main():
             servers=dict(type="list", elements="str", default=[]),
             state=dict(type="str", choices=list(STATES), required=True),
             socket=dict(type="path", default="/run/haproxy/admin.sock"),
+            wait_until_up=dict(type="float", default=0),
         ),
         supports_check_mode=True,
     )
@@ -141,10 +165,20 @@ def main():
                 if answer:
                     command = state_command(backend, server["server"], wanted)
                     module.fail_json(msg="HAProxy refused %s: %s" % (command, answer))
+        waited = module.params["wait_until_up"] if not module.check_mode else 0
+        now = wait_until_up(path, backend, names, waited) if waited > 0 else servers
         sessions = parse_sessions(ask(path, "show stat"))
     except (RuntimeApiError, ValueError) as error:
         module.fail_json(msg=str(error))
-    rows = report(servers, backend, names, wanted, changing, sessions)
+    health = dict((row["server"], row["health"]) for row in now if row["backend"] == backend)
+    rows = report(servers, backend, names, wanted, changing, sessions, health)
+    down = not_up(now, backend, names) if waited > 0 else []
+    if down:
+        module.fail_json(
+            msg="%s/%s not up after %s s of health checks" % (backend, ",".join(down), waited),
+            changed=bool(changing),
+            servers=rows,
+        )
     module.exit_json(changed=bool(changing), servers=rows)
 
 

@@ -28,6 +28,7 @@ from fleet_checks import (
 from live_load import assert_nothing_dropped, live_clients
 from playbook_runner import INVENTORY, ansible_playbook, run_ok
 
+NGINX_DRAIN_FILE = "/run/wsfleet-nginx-drain"
 # Seconds to wait for systemd to bring a killed process back; a functional deadline only.
 RECOVERY_DEADLINE = 60
 
@@ -283,8 +284,18 @@ def slot_program(host, slot):
     return running
 
 
+def switch_under_load(**extra_vars):
+    """site.yml with a new process manager under live clients: the hosts switch a batch at a
+    time, each drained at the edge meanwhile, so nobody is dropped and none stays drained."""
+    with live_clients(200) as (reports, _runner):
+        run_ok("site.yml", **extra_vars)
+    assert_nothing_dropped(reports[0])
+    for host in app_hosts():
+        assert not host.file(NGINX_DRAIN_FILE).exists
+
+
 def test_switching_to_supervisor_replaces_the_systemd_units():
-    run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
+    switch_under_load(wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
     for host in app_hosts():
         programs = running_programs(host)
         # Two programs per slot, one side each: side a runs, b is where a successor starts.
@@ -387,7 +398,7 @@ def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
 
 
 def test_switching_back_to_systemd_removes_the_programs():
-    run_ok("site.yml", wsfleet_app_processes=2)
+    switch_under_load(wsfleet_app_processes=2)
     for host in app_hosts():
         assert supervisor_programs(host) == {}
         assert not host.file(f"/etc/supervisor/conf.d/{APP}.conf").exists

@@ -3,6 +3,7 @@
 import pytest
 from ansible_collections.wsfleet.deploy.plugins.module_utils.haproxy_runtime import (
     admin_state,
+    not_up,
     parse_servers_state,
     parse_sessions,
     plan_state_changes,
@@ -92,6 +93,19 @@ def test_only_servers_in_another_state_change(names, wanted, changing):
 def test_a_backend_or_server_haproxy_lacks_is_refused(backend, names, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         plan_state_changes(parse_servers_state(SERVERS_STATE), backend, names, "drain")
+
+
+@pytest.mark.parametrize(
+    ("backend", "names", "down"),
+    [
+        ("wsfleet_edge", [], ["app3"]),  # every server of the backend
+        ("wsfleet_edge", ["app1", "app2"], []),  # a drained server can be up
+        ("wsfleet_edge", ["app3"], ["app3"]),
+        ("wsfleet_acme", [], ["certbot"]),  # another backend's rows only
+    ],
+)
+def test_servers_not_up_are_named(backend, names, down):
+    assert not_up(parse_servers_state(SERVERS_STATE), backend, names) == down
 
 
 def test_the_command_names_backend_server_and_state():

@@ -15,8 +15,10 @@ class FakeRuntimeApi:
     """Answers show servers state, show stat and set server like HAProxy, one command per
     connection, and records every command it was sent."""
 
-    def __init__(self, path, states, refuse=False):
+    def __init__(self, path, states, refuse=False, health=None):
         self.states, self.refuse, self.commands = dict(states), refuse, []
+        # srv_op_state per server: 2 (up) unless told otherwise.
+        self.health = dict(health or {})
         self.listener = socket.socket(socket.AF_UNIX)
         self.listener.bind(path)
         self.listener.listen()
@@ -36,7 +38,7 @@ class FakeRuntimeApi:
     def answer(self, command):
         if command.startswith("show servers state"):
             rows = [
-                f"3 wsfleet_edge {i} {name} 10.0.0.{i} 2 {BITS[state]}"
+                f"3 wsfleet_edge {i} {name} 10.0.0.{i} {self.health.get(name, 2)} {BITS[state]}"
                 for i, (name, state) in enumerate(self.states.items(), start=1)
             ]
             return HEADER + "\n".join(rows) + "\n\n"
@@ -57,8 +59,8 @@ class FakeRuntimeApi:
 def api(tmp_path):
     made = []
 
-    def start(states, refuse=False):
-        made.append(FakeRuntimeApi(str(tmp_path / "admin.sock"), states, refuse))
+    def start(states, refuse=False, health=None):
+        made.append(FakeRuntimeApi(str(tmp_path / "admin.sock"), states, refuse, health))
         return made[-1]
 
     yield start, str(tmp_path / "admin.sock")
@@ -124,3 +126,34 @@ def test_no_haproxy_listening_fails_naming_the_socket(tmp_path):
     path = str(tmp_path / "absent.sock")
     ok, result = run(path, state="drain")
     assert not ok and path in result["msg"]
+
+
+def test_ready_waits_until_the_health_checks_see_the_server_up(api):
+    start, path = api
+    fake = start({"app1": "drain", "app2": "ready"}, health={"app1": 0})
+    # HAProxy's checks see app1 up a moment after it is readied.
+    threading.Timer(0.3, fake.health.update, kwargs={"app1": 2}).start()
+    ok, result = run(path, servers=["app1"], state="ready", wait_until_up=30)
+    assert ok and result["changed"]
+    assert result["servers"] == [
+        {"server": "app1", "before": "drain", "after": "ready", "health": "up", "sessions": 4}
+    ]
+    polls = [command for command in fake.commands if command.startswith("show servers state")]
+    assert len(polls) >= 2
+
+
+def test_a_server_still_down_after_the_wait_fails_naming_it(api):
+    start, path = api
+    fake = start({"app1": "drain", "app2": "drain"}, health={"app2": 0})
+    ok, result = run(path, state="ready", wait_until_up=0.6)
+    assert not ok and result["msg"] == "wsfleet_edge/app2 not up after 0.6 s of health checks"
+    # The state was still changed, and the report says where each server stands.
+    assert fake.states == {"app1": "ready", "app2": "ready"}
+    assert [row["health"] for row in result["servers"]] == ["up", "down"]
+
+
+def test_check_mode_does_not_wait(api):
+    start, path = api
+    start({"app1": "drain"}, health={"app1": 0})
+    ok, result = run(path, state="ready", wait_until_up=30, _ansible_check_mode=True)
+    assert ok and result["changed"] and result["servers"][0]["health"] == "down"
