@@ -29,6 +29,8 @@ from live_load import assert_nothing_dropped, live_clients
 from playbook_runner import INVENTORY, ansible_playbook, run_ok
 
 NGINX_DRAIN_FILE = "/run/wsfleet-nginx-drain"
+# What site.yml leaves on a host between the drain and the end of its switch.
+SWITCH_MARKER = "/var/lib/wsfleet-deploy-switching"
 # Seconds to wait for systemd to bring a killed process back; a functional deadline only.
 RECOVERY_DEADLINE = 60
 
@@ -292,6 +294,7 @@ def switch_under_load(**extra_vars):
     assert_nothing_dropped(reports[0])
     for host in app_hosts():
         assert not host.file(NGINX_DRAIN_FILE).exists
+        assert not host.file(SWITCH_MARKER).exists
 
 
 def test_switching_to_supervisor_replaces_the_systemd_units():
@@ -406,8 +409,14 @@ def test_switching_back_to_systemd_removes_the_programs():
 
 
 def test_back_to_unix_sockets_and_the_defaults():
+    # As if a run had been stopped half way through a switch of the first host: it is drained,
+    # and its switch begun; site.yml must finish the switch and take it back.
+    interrupted = app_hosts()[0]
+    interrupted.check_output(f"touch {SWITCH_MARKER} {NGINX_DRAIN_FILE}")
     run_ok("site.yml")
     for host in app_hosts():
+        assert not host.file(NGINX_DRAIN_FILE).exists
+        assert not host.file(SWITCH_MARKER).exists
         assert not host.socket("tcp://127.0.0.1:8001").is_listening
         for index in running_instances(host):
             assert healthz(host, f"{RUNTIME_DIR}/{index}.sock")["status"] == 200
