@@ -97,18 +97,24 @@ def plan_state_changes(servers, backend, names, wanted):
             "backend %s has no server %s (it has %s)"
             % (backend, ", ".join(unknown), ", ".join(sorted(known)))
         )
-    chosen = [server for server in in_backend if not names or server["server"] in names]
-    return [server for server in chosen if server["state"] != wanted]
+    return [server for server in asked_for(servers, backend, names) if server["state"] != wanted]
+
+
+def asked_for(servers, backend, names):
+    """The rows of the servers of backend that a task names, or all of them when it names none."""
+    return [
+        server
+        for server in servers
+        if server["backend"] == backend and (not names or server["server"] in names)
+    ]
 
 
 def not_up(servers, backend, names):
     """Names of the servers of backend (all, or those named) that health checks do not see up."""
     return [
         server["server"]
-        for server in servers
-        if server["backend"] == backend
-        and (not names or server["server"] in names)
-        and server["health"] != "up"
+        for server in asked_for(servers, backend, names)
+        if server["health"] != "up"
     ]
 
 

@@ -109,6 +109,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.haproxy_runtime imp
     RuntimeApiError,
     STATES,
     ask,
+    asked_for,
     not_up,
     parse_servers_state,
     parse_sessions,
@@ -128,8 +129,7 @@ def report(servers, backend, names, wanted, changing, sessions, health):
             "health": health.get(server["server"], server["health"]),
             "sessions": sessions.get((backend, server["server"]), 0),
         }
-        for server in servers
-        if server["backend"] == backend and (not names or server["server"] in names)
+        for server in asked_for(servers, backend, names)
     ]
 
 
