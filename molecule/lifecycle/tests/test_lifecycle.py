@@ -286,11 +286,12 @@ def slot_program(host, slot):
     return running
 
 
-def switch_under_load(**extra_vars):
-    """site.yml with a new process manager under live clients: the hosts switch a batch at a
-    time, each drained at the edge meanwhile, so nobody is dropped and none stays drained."""
+def switch_under_load(playbook, **extra_vars):
+    """A playbook run with a new process manager under live clients: the hosts switch a batch
+    at a time, each drained at the edge meanwhile, so nobody is dropped and none stays
+    drained."""
     with live_clients(200) as (reports, _runner):
-        run_ok("site.yml", **extra_vars)
+        run_ok(playbook, **extra_vars)
     assert_nothing_dropped(reports[0])
     for host in app_hosts():
         assert not host.file(NGINX_DRAIN_FILE).exists
@@ -298,7 +299,7 @@ def switch_under_load(**extra_vars):
 
 
 def test_switching_to_supervisor_replaces_the_systemd_units():
-    switch_under_load(wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
+    switch_under_load("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
     for host in app_hosts():
         programs = running_programs(host)
         # Two programs per slot, one side each: side a runs, b is where a successor starts.
@@ -400,8 +401,9 @@ def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
             assert health["release"] == wanted[host.backend.host]
 
 
-def test_switching_back_to_systemd_removes_the_programs():
-    switch_under_load(wsfleet_app_processes=2)
+def test_a_deploy_switching_back_to_systemd_removes_the_programs():
+    # deploy.yml switches a host the way site.yml does (both import switch.yml).
+    switch_under_load("playbooks/deploy.yml", wsfleet_app_processes=2)
     for host in app_hosts():
         assert supervisor_programs(host) == {}
         assert not host.file(f"/etc/supervisor/conf.d/{APP}.conf").exists
