@@ -78,11 +78,26 @@ def role_cases():
     return cases
 
 
+EXAMPLE_APP = str(PROJECT / "examples" / "echo_app")
 # Values of the right type that the roles' own checks refuse: (role, option, bad, with these).
 CHECKED_CASES = [
     ("app", "wsfleet_app_tcp_side_port_base", 8001, {"wsfleet_app_bind": "tcp"}),
     ("app", "wsfleet_app_tcp_side_port_base", 65535, {"wsfleet_app_bind": "tcp"}),
     ("app", "wsfleet_app_tcp_address", "localhost", {"wsfleet_app_bind": "tcp"}),
+    ("app", "wsfleet_app_processes", 0, {}),
+    # The drain must end before systemd kills: the message names the limit it breaks.
+    ("app", "wsfleet_app_stop_timeout", 30, {"wsfleet_app_drain_timeout": 40}),
+    ("app", "wsfleet_app_source_path", "/nonexistent/app", {}),
+    ("app", "wsfleet_app_name", "Bad Name", {}),
+    ("app", "wsfleet_app_keep_releases", 1, {}),
+    (
+        "app",
+        "wsfleet_app_environment",
+        {"WSFLEET_SOCKET": "/tmp/x"},
+        {"wsfleet_app_source_path": EXAMPLE_APP},
+    ),
+    ("app", "wsfleet_app_source_git_url", "", {"wsfleet_app_source": "git"}),
+    ("nginx", "wsfleet_nginx_listen_port", 70000, {}),
 ]
 
 CASES = [(*case, {}) for case in role_cases()] + CHECKED_CASES
