@@ -6,7 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the suite has run, so a slow CI log shows where the time went.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "ruff"
 ruff check .
@@ -34,3 +35,4 @@ export MOLECULE_EPHEMERAL_DIRECTORY="$PWD/.fleet/molecule-state"
 rm -rf "$MOLECULE_EPHEMERAL_DIRECTORY"
 python fleet/localfleet.py down --name wsfleet-molecule --inventory "$MOLECULE_EPHEMERAL_DIRECTORY/fleet.yml"
 molecule test --all
+step "done"
