@@ -278,9 +278,8 @@ def fresh_reports(texts: dict[str, str], since: float) -> dict[str, dict]:
 
 def read_rollout_reports(since: float) -> dict[str, dict]:
     """Each app host's app_rollout report of a run that began at `since`, by inventory host
-    name. The module leaves it on the host, so reading it costs the rollout nothing (asking
-    the playbook for it, wsfleet_app_rollout_report_dir, adds tasks on the controller to every
-    host batch)."""
+    name. The module leaves it on the host, so reading it afterwards adds nothing to the
+    playbook's wall time."""
     texts = {
         host["name"]: subprocess.run(
             ssh_command(host["address"], "cat", LAST_ROLLOUT), capture_output=True, text=True

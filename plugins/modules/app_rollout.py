@@ -158,7 +158,17 @@ options:
       - Where the run's report is written on the host (JSON, mode 0644, replaced atomically).
         Default C(<base_dir>/last-rollout.json).
     type: path
+  report_dir:
+    description:
+      - A folder on the controller where the report is also kept, as C(<inventory_hostname>.json)
+        (what the module returns, without C(invocation); replaced whole), created if missing.
+        Written by the module's action plugin on the controller, in check mode too.
+    type: path
 attributes:
+  action:
+    description: The action plugin runs the module, then keeps the report on the controller.
+    support: full
+
   check_mode:
     description: Reports what it would do (RV(planned)) without doing it.
     support: full
@@ -188,6 +198,8 @@ EXAMPLES = r"""
     base_dir: /srv/echo
     processes: 4
     replace: true
+    # Also kept on the controller, as reports/<inventory_hostname>.json.
+    report_dir: reports
   vars:
     ansible_python_interpreter: /srv/echo/current/venv/bin/python
 """
@@ -863,6 +875,8 @@ def main():
             health_delay=dict(type="float", default=0.25),
             health_timeout=dict(type="float", default=5.0),
             report_path=dict(type="path"),
+            # Used on the controller by the action plugin, which does not pass it on.
+            report_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
