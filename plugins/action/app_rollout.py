@@ -10,13 +10,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
+from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import write_json_whole
 
 # What a run returns that is not the rollout's report.
 NOT_REPORTED = ("invocation",)
@@ -32,19 +31,10 @@ def report_of(result):
 
 
 def keep_report(report_dir, host, report):
-    """Write <report_dir>/<host>.json whole (a reader never sees half a file)."""
+    """Write <report_dir>/<host>.json whole."""
     # Hosts of one batch run in parallel processes: any of them may create the folder first.
     os.makedirs(report_dir, 0o755, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".%s." % host, suffix=".tmp", dir=report_dir)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(report, stream, indent=4, sort_keys=True)
-            stream.write("\n")
-        os.chmod(temporary, 0o644)
-        os.rename(temporary, os.path.join(report_dir, "%s.json" % host))
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    write_json_whole(os.path.join(report_dir, "%s.json" % host), report, indent=4)
 
 
 class ActionModule(ActionBase):

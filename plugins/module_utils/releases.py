@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import json
 import os
+import tempfile
 import time
 
 RECORD = "release.json"
@@ -69,6 +70,23 @@ def link_target_id(link):
     if not os.path.islink(link):
         return None
     return os.path.basename(os.path.normpath(os.readlink(link)))
+
+
+def write_json_whole(path, content, indent):
+    """Write content as JSON (mode 0644) by renaming a finished file over path: a reader
+    never sees half a report. The temporary name is unique, so parallel writers do not meet."""
+    handle, temporary = tempfile.mkstemp(
+        prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=os.path.dirname(path) or "."
+    )
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(content, stream, indent=indent, sort_keys=True)
+            stream.write("\n")
+        os.chmod(temporary, 0o644)
+        os.rename(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def replace_symlink(link, target):

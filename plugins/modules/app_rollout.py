@@ -168,7 +168,6 @@ attributes:
   action:
     description: The action plugin runs the module, then keeps the report on the controller.
     support: full
-
   check_mode:
     description: Reports what it would do (RV(planned)) without doing it.
     support: full
@@ -283,7 +282,6 @@ report_path:
 """
 
 import glob
-import json
 import os
 import re
 import time
@@ -293,6 +291,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
     link_target_id,
     read_release,
     replace_symlink,
+    write_json_whole,
 )
 from ansible_collections.wsfleet.deploy.plugins.module_utils import slot_ports
 from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import (
@@ -830,12 +829,7 @@ def running_manager(name, supervisor_conf_dir="/etc/supervisor/conf.d"):
 def keep_report(report):
     """The run's report where the next person, or a benchmark, finds it: replaced whole."""
     content = dict(report, msg=failure_message(report) if report["failure"] else "")
-    temporary = report["report_path"] + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(content, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    os.chmod(temporary, 0o644)
-    os.rename(temporary, report["report_path"])
+    write_json_whole(report["report_path"], content, indent=1)
 
 
 def failure_message(report):
