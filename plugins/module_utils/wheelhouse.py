@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import json
 import os
 import re
 
@@ -272,3 +273,49 @@ def describe_source(source=None, requirement=None, git_url=None, git_ref=None, i
     if git_url:
         return "git:%s@%s" % (redact_url(git_url.strip()), (git_ref or "HEAD").strip())
     raise ValueError("no app source")
+
+
+# Not part of what a source tree builds into: version control, caches and build output.
+_NOT_SOURCE_DIRS = frozenset(
+    (
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "build",
+        "dist",
+    )
+)
+# Bumped when what a cached build holds changes, so that older entries are not reused.
+CACHE_FORMAT = "1"
+
+
+def source_digest(root):
+    """SHA-256 over every file of a source tree that can go into its wheel (path and content,
+    in a stable order): the same tree gives the same digest wherever it is checked out."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            name for name in dirs if name not in _NOT_SOURCE_DIRS and not name.endswith(".egg-info")
+        )
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, root).encode("utf-8") + b"\0")
+            digest.update(file_sha256(path).encode("ascii") + b"\0")
+    return digest.hexdigest()
+
+
+def cache_key(what_decides):
+    """The name of a cached build: a digest of everything that decides what it holds (the
+    source's content or pinned version, the targets, the index and pip's arguments)."""
+    text = json.dumps([CACHE_FORMAT, what_decides], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -109,6 +109,15 @@ options:
         description: glibc version of the host, as C(2.36).
         type: str
         required: true
+  force:
+    description:
+      - Build again even when a build of the same source, targets, index and pip arguments is
+        kept under O(dest). Without it such a build is reused (RV(cached)): a source tree by the
+        content of its files, a requirement when it pins one version (C(==)), a git source by
+        the commit O(git_ref) resolves to. A requirement that does not pin a version is always
+        built (its newest version may have changed).
+    type: bool
+    default: false
   pip_args:
     description:
       - Extra arguments for every pip call, after those of O(index_url) and O(ca_bundle).
@@ -213,22 +222,30 @@ wheels:
   description: SHA-256 digest of every wheel, keyed by C(<target>/<file name>).
   returned: success
   type: dict
+cached:
+  description: Whether the release was a kept build, reused without building (see O(force)).
+  returned: success
+  type: bool
 """
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import sys
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import write_json_whole
 from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
+    cache_key,
     describe_source,
     file_sha256,
     git_pip_spec,
     git_remote_url,
     index_args,
+    is_pinned,
     normalize_project_name,
     parse_ls_remote,
     parse_requirement,
@@ -238,6 +255,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
     redact_url,
     release_id,
     resolve_git_ref,
+    source_digest,
     target_key,
 )
 
@@ -352,6 +370,7 @@ def main():
                 ),
             ),
             pip_args=dict(type="list", elements="str", default=[]),
+            force=dict(type="bool", default=False),
         ),
         mutually_exclusive=[SOURCES],
         required_one_of=[SOURCES],
@@ -370,6 +389,10 @@ def main():
     common_args = index_args(params["index_url"], ca_bundle) + params["pip_args"]
 
     os.makedirs(dest, exist_ok=True)
+    key = build_cache_key(params, spec, git_commit)
+    kept = None if key is None or params["force"] else kept_build(dest, key)
+    if kept is not None:
+        module.exit_json(**dict(kept, changed=False, cached=True))
     work = tempfile.mkdtemp(prefix=".build-", dir=dest)
     try:
         result = build_release(module, params, spec, work, common_args)
@@ -377,7 +400,47 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     if git_commit is not None:
         result["git_commit"] = git_commit
-    module.exit_json(**result)
+    if key is not None:
+        keep_build_record(dest, key, result)
+    module.exit_json(cached=False, **result)
+
+
+def build_cache_key(params, spec, git_commit):
+    """The key a build is kept under, or None when the source may give another build each
+    time (a requirement that does not pin its version)."""
+    if params["source"] is not None:
+        source = ["path", source_digest(params["source"])]
+    elif params["git_url"] is not None:
+        source = ["git", spec, git_commit]
+    elif is_pinned(parse_requirement(spec)[1]):
+        source = ["pip", spec]
+    else:
+        return None
+    targets = sorted(target_key(target) for target in params["targets"])
+    return cache_key([source, targets, params["index_url"], params["pip_args"]])
+
+
+def cache_record(dest, key):
+    return os.path.join(dest, ".cache", "%s.json" % key)
+
+
+def kept_build(dest, key):
+    """The result of the build kept under key, if every wheel of it is still there."""
+    try:
+        with open(cache_record(dest, key)) as handle:
+            result = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    for name in result.get("wheels", {}):
+        target, filename = name.split("/", 1)
+        if not os.path.isfile(os.path.join(result["wheelhouses"].get(target, ""), filename)):
+            return None
+    return result
+
+
+def keep_build_record(dest, key, result):
+    os.makedirs(os.path.dirname(cache_record(dest, key)), exist_ok=True)
+    write_json_whole(cache_record(dest, key), result, indent=1)
 
 
 def build_release(module, params, spec, work, common_args):
@@ -420,14 +483,17 @@ def build_release(module, params, spec, work, common_args):
 
 
 def keep_build(work, final):
-    """Move a finished build to its release folder; an existing one has the same content."""
+    """Move a finished build to its release folder. An existing one has the same content (the
+    release id is a digest of it) unless some of its wheels were lost: then it is replaced."""
     os.makedirs(final, exist_ok=True)
     for name in os.listdir(work):
-        target = os.path.join(final, name)
+        built, target = os.path.join(work, name), os.path.join(final, name)
+        if os.path.isdir(target) and set(os.listdir(target)) != set(os.listdir(built)):
+            shutil.rmtree(target, ignore_errors=True)
         if not os.path.exists(target):
             # Another run may keep the same folder first: its wheels are the same.
             with contextlib.suppress(OSError):
-                os.rename(os.path.join(work, name), target)
+                os.rename(built, target)
     return final
 
 

@@ -1,6 +1,7 @@
 """The pure logic behind app_wheelhouse: platform tags, wheel names, release ids."""
 
 import pytest
+from ansible_collections.wsfleet.deploy.plugins.module_utils import wheelhouse
 from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
     describe_source,
     file_sha256,
@@ -348,3 +349,45 @@ def test_describe_source():
     assert describe_source(git_url="file:///srv/app") == "git:file:///srv/app@HEAD"
     with pytest.raises(ValueError, match="no app source"):
         describe_source()
+
+
+def write_tree(root, files):
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return str(root)
+
+
+SOURCE = {"pyproject.toml": "[project]\n", "src/app/__init__.py": "x = 1\n"}
+
+
+@pytest.mark.parametrize(
+    "extra, same",
+    [
+        ({}, True),
+        # What never goes into the wheel does not change the digest.
+        ({"build/lib/app/__init__.py": "old\n", "src/app/__pycache__/a.pyc": "\0"}, True),
+        ({".git/HEAD": "ref\n", "app.egg-info/PKG-INFO": "x\n", "src/app/b.pyc": "\0"}, True),
+        # A changed, added or renamed file does.
+        ({"src/app/__init__.py": "x = 2\n"}, False),
+        ({"src/app/extra.py": ""}, False),
+    ],
+)
+def test_source_digest_follows_what_can_go_into_the_wheel(tmp_path, extra, same):
+    reference = wheelhouse.source_digest(write_tree(tmp_path / "a", SOURCE))
+    other = wheelhouse.source_digest(write_tree(tmp_path / "elsewhere", {**SOURCE, **extra}))
+    assert (other == reference) is same
+
+
+def test_cache_key_changes_with_anything_that_decides_the_build():
+    base = [["path", "d1"], ["cp311-x86_64-glibc2.36"], None, []]
+    others = [
+        [["path", "d2"], *base[1:]],
+        [base[0], ["cp313-x86_64-glibc2.36"], *base[2:]],
+        [*base[:2], "https://index.example/simple", []],
+        [*base[:3], ["--no-build-isolation"]],
+    ]
+    keys = {wheelhouse.cache_key(base)} | {wheelhouse.cache_key(other) for other in others}
+    assert len(keys) == 5
+    assert wheelhouse.cache_key(base) == wheelhouse.cache_key(list(base))

@@ -226,6 +226,30 @@ def test_path_source_gives_the_same_release_id_on_a_second_run(path_build, app_s
     assert again["wheels"] == path_build["wheels"]
 
 
+def pip_must_not_run(module, args):
+    raise AssertionError(f"pip ran for a build that is kept: {args}")
+
+
+def test_a_kept_build_is_reused_without_pip(path_build, app_source, monkeypatch):
+    dest = os.path.dirname(os.path.dirname(path_build["wheelhouses"][CP311]))
+    monkeypatch.setattr(app_wheelhouse, "run_pip", pip_must_not_run)
+    again = build(source=str(app_source), dest=dest)
+    assert again["cached"] is True
+    assert again["release_id"] == path_build["release_id"]
+    assert again["wheels"] == path_build["wheels"]
+
+
+def test_force_or_a_lost_wheel_builds_again(app_source, tmp_path):
+    first = build(source=str(app_source), dest=str(tmp_path))
+    forced = build(source=str(app_source), dest=str(tmp_path), force=True)
+    assert (first["cached"], forced["cached"]) == (False, False)
+    assert forced["release_id"] == first["release_id"]
+    os.unlink(os.path.join(first["wheelhouses"][CP313], APP_WHEEL))
+    rebuilt = build(source=str(app_source), dest=str(tmp_path))
+    assert rebuilt["cached"] is False
+    assert APP_WHEEL in os.listdir(rebuilt["wheelhouses"][CP313])
+
+
 def test_path_source_gives_a_new_release_id_when_a_file_changes(path_build, tmp_path):
     source = copy_app(tmp_path / "echo_app")
     with open(source / "src" / "wsfleet_echo" / "server.py", "a") as handle:
