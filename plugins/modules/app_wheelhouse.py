@@ -111,11 +111,11 @@ options:
         required: true
   force:
     description:
-      - Build again even when a build of the same source, targets, index and pip arguments is
+      - "Build again even when a build of the same source, targets, index and pip arguments is
         kept under O(dest). Without it such a build is reused (RV(cached)): a source tree by the
         content of its files, a requirement when it pins one version (C(==)), a git source by
         the commit O(git_ref) resolves to. A requirement that does not pin a version is always
-        built (its newest version may have changed).
+        built (its newest version may have changed)."
     type: bool
     default: false
   pip_args:
