@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """Carries a release's wheels (a folder on the controller) to the host as one tar archive, then
-runs the app_install module with it: one transfer and one module call per host."""
+runs the app_install module with it: one transfer and one module call per host (and, on a host
+that lacks the packages the virtualenv needs, apt and a second call)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,6 +16,9 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.wsfleet.deploy.plugins.plugin_utils.prerequisites import (
+    install_prerequisites,
+)
 
 MODULE = "wsfleet.deploy.app_install"
 
@@ -52,7 +56,12 @@ class ActionModule(ActionBase):
             self._transfer_file(local_archive, remote_archive)
             self._fixup_perms2((remote_tmp, remote_archive))
             arguments["archive"] = remote_archive
-            result.update(self._execute_module(MODULE, module_args=arguments, task_vars=task_vars))
+            outcome = self._execute_module(MODULE, module_args=arguments, task_vars=task_vars)
+            if outcome.get("needs") and not outcome.get("failed"):
+                install_prerequisites(self._execute_module, outcome["needs"], task_vars)
+                outcome = self._execute_module(MODULE, module_args=arguments, task_vars=task_vars)
+                outcome["changed"] = True
+            result.update(outcome)
         finally:
             os.unlink(local_archive)
             self._remove_tmp_path(remote_tmp)

@@ -12,45 +12,11 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.wsfleet.deploy.plugins.plugin_utils.prerequisites import (
+    install_prerequisites,
+)
 
 MODULE = "wsfleet.deploy.host_config"
-# Package lists older than this are refreshed before an install.
-APT_CACHE_VALID_SECONDS = 3600
-
-
-def prerequisite_steps(needs):
-    """(module, arguments, what it changes) for each missing prerequisite, in order: the
-    packages to purge go before the ones to install (another router's, holding its ports)."""
-    steps = []
-    if needs.get("absent_packages"):
-        steps.append(
-            (
-                "ansible.builtin.apt",
-                dict(name=needs["absent_packages"], state="absent", purge=True),
-                "packages",
-            )
-        )
-    if needs.get("packages"):
-        steps.append(
-            (
-                "ansible.builtin.apt",
-                dict(
-                    name=needs["packages"],
-                    state="present",
-                    update_cache=True,
-                    cache_valid_time=APT_CACHE_VALID_SECONDS,
-                ),
-                "packages",
-            )
-        )
-    for group in needs.get("groups") or []:
-        steps.append(("ansible.builtin.group", dict(group), "users"))
-    for user in needs.get("users") or []:
-        arguments = dict((key, value) for key, value in user.items() if value is not None)
-        if "home" in arguments:
-            arguments["create_home"] = False
-        steps.append(("ansible.builtin.user", arguments, "users"))
-    return steps
 
 
 class ActionModule(ActionBase):
@@ -65,17 +31,7 @@ class ActionModule(ActionBase):
             result.update(first)
             return result
 
-        changed_keys = []
-        for module, module_args, changes in prerequisite_steps(first["needs"]):
-            outcome = self._execute_module(module, module_args=module_args, task_vars=task_vars)
-            if outcome.get("failed"):
-                raise AnsibleActionFail(
-                    "%s %s failed: %s" % (module, module_args, outcome.get("msg", "")),
-                    result=outcome,
-                )
-            if outcome.get("changed") and changes not in changed_keys:
-                changed_keys.append(changes)
-
+        changed_keys = install_prerequisites(self._execute_module, first["needs"], task_vars)
         second = self._execute_module(
             MODULE,
             module_args=dict(arguments, prerequisites_changed=changed_keys),

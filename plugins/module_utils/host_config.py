@@ -16,10 +16,16 @@ import shlex
 # Changing a file here makes systemd read its units again before any service is touched.
 SYSTEMD_PATHS = ("/etc/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/")
 
-# Keys a service's reload_on and restart_on may name besides paths: the prerequisites the
-# action plugin installed or changed in this run.
-PACKAGES = "packages"
-USERS = "users"
+
+def installed_packages(run_command, names):
+    """The names among `names` that dpkg has installed (run_command: AnsibleModule's)."""
+    if not names:
+        return set()
+    _rc, out, _err = run_command(["dpkg-query", "-W", "-f", "${Package} ${Status}\\n", *names])
+    # dpkg-query exits 1 when it knows some of the names not at all: those are missing.
+    return set(
+        line.split()[0] for line in out.splitlines() if line.endswith(" install ok installed")
+    )
 
 
 def missing_packages(wanted, installed):

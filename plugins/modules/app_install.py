@@ -66,6 +66,14 @@ options:
     description: More to write into the release's C(release.json), such as its wheels' digests.
     type: dict
     default: {}
+  packages:
+    description:
+      - Debian packages the virtualenv needs, such as C(python3-venv). When one is missing the
+        module installs nothing and reports it (RV(needs)); its action plugin installs them with
+        M(ansible.builtin.apt) and calls it again.
+    type: list
+    elements: str
+    default: []
 attributes:
   action:
     description: An action plugin carries O(wheelhouse) to the host as one archive.
@@ -100,6 +108,11 @@ pruned:
   returned: always
   type: list
   elements: str
+needs:
+  description: The packages missing on the host (nothing else was done), for the action plugin.
+  returned: when some are missing
+  type: dict
+  sample: {packages: [python3-venv]}
 free_space_mb:
   description: Free space on the releases' filesystem before the install.
   returned: when the release was not installed yet
@@ -112,6 +125,10 @@ import shutil
 import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wsfleet.deploy.plugins.module_utils.host_config import (
+    installed_packages,
+    missing_packages,
+)
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
     link_target_id,
     list_releases,
@@ -196,6 +213,7 @@ def main():
             min_free_space_mb=dict(type="int", default=300),
             keep=dict(type="int", default=5),
             record=dict(type="dict", default={}),
+            packages=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -224,10 +242,14 @@ def main():
             % (releases_dir, free, params["min_free_space_mb"]),
             free_space_mb=free,
         )
+    missing = missing_packages(
+        params["packages"], installed_packages(module.run_command, params["packages"])
+    )
+    if missing and not module.check_mode:
+        module.exit_json(changed=False, installed=False, pruned=[], needs=dict(packages=missing))
     if module.check_mode:
-        module.exit_json(
-            changed=True, installed=True, pruned=prune(module, releases_dir, protected)
-        )
+        pruned = prune(module, releases_dir, protected)
+        module.exit_json(changed=True, installed=True, pruned=pruned)
     if not params["archive"]:
         module.fail_json(msg="archive is required to install (the action plugin sets it)")
 

@@ -102,7 +102,9 @@ options:
         description: Mode, in octal, such as C("0644"); left as it is when not given.
         type: raw
   files:
-    description: Files and their whole content.
+    description:
+      - Files and their whole content. A missing folder a file goes in is made (owner root, mode
+        C(0755)) unless O(directories) names it.
     type: list
     elements: dict
     default: []
@@ -314,6 +316,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.host_config import 
     commands_to_run,
     file_diff,
     file_differences,
+    installed_packages,
     missing_groups,
     missing_packages,
     mode_string,
@@ -421,20 +424,9 @@ class Host:
 
     # Prerequisites
 
-    def installed_packages(self, names):
-        if not names:
-            return set()
-        _rc, out, _err = self.module.run_command(
-            ["dpkg-query", "-W", "-f", "${Package} ${Status}\\n", *list(names)]
-        )
-        # dpkg-query exits 1 when it knows some of the names not at all: those are missing.
-        return set(
-            line.split()[0] for line in out.splitlines() if line.endswith(" install ok installed")
-        )
-
     def needs(self, params):
         names = params["packages"] + params["absent_packages"]
-        installed = self.installed_packages(names)
+        installed = installed_packages(self.module.run_command, names)
         accounts = set(entry.pw_name for entry in pwd.getpwall())
         groups = grp.getgrall()
         memberships = dict((entry.gr_name, entry.gr_mem) for entry in groups)
@@ -526,6 +518,9 @@ class Host:
         """Write beside the old file, check, then rename over it: the old one stays until the new
         one is whole and checked."""
         folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            # A folder no entry of O(directories) names, such as a unit's drop-in folder.
+            os.makedirs(folder, 0o755)
         descriptor, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=folder)
         try:
             with os.fdopen(descriptor, "wb") as handle:
