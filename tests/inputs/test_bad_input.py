@@ -4,7 +4,8 @@ before any host changes, with the variable named.
 The role cases come from the roles' argument specs, so that a new option cannot skip this:
 each option gets a value its type (or its choices) cannot take, on a host of its own, and
 the role's `preflight` entry point (what playbooks/preflight.yml runs on every host before
-site.yml or deploy.yml change one) must refuse it. The hosts are the controller itself
+site.yml or deploy.yml change one) must refuse it. The options of earlier versions, renamed
+or gone, are refused too, naming what to use instead. The hosts are the controller itself
 (connection local): preflight changes nothing, and nothing here needs the fleet.
 """
 
@@ -35,8 +36,7 @@ NOT_A_CHOICE = "no-such-choice"
 PREFLIGHT_PLAY = """
 - name: Run each case's role preflight
   hosts: cases
-  gather_facts: true
-  gather_subset: [min]
+  gather_facts: false
   tasks:
     - name: Check the case's inputs
       block:
@@ -69,7 +69,8 @@ def role_cases():
     """(role, option, bad value) for every option whose type or choices can refuse a value."""
     cases = []
     for role in sorted(path.name for path in ROLES_DIR.iterdir() if (path / "meta").is_dir()):
-        assert "preflight" in argument_specs(role), f"roles/{role} has no preflight entry point"
+        preflight = ROLES_DIR / role / "tasks" / "preflight.yml"
+        assert preflight.exists(), f"roles/{role} has no preflight entry point"
         for option, spec in sorted(argument_specs(role)["main"]["options"].items()):
             if spec.get("choices"):
                 cases.append((role, option, NOT_A_CHOICE))
@@ -97,10 +98,29 @@ CHECKED_CASES = [
         {"wsfleet_app_source_path": EXAMPLE_APP},
     ),
     ("app", "wsfleet_app_source_git_url", "", {"wsfleet_app_source": "git"}),
-    ("nginx", "wsfleet_nginx_listen_port", 70000, {}),
+    ("router", "wsfleet_router_listen_port", 70000, {}),
+    ("router", "wsfleet_router_acme_port", 80, {}),
+    ("router", "wsfleet_router_allowed_origins", ["chat.example.com/path"], {}),
+    ("fleet", "wsfleet_rolling_serial", "0", {}),
+    ("fleet", "wsfleet_edge_hosts", "app", {}),
 ]
 
-CASES = [(*case, {}) for case in role_cases()] + CHECKED_CASES
+# Options of earlier versions, with what replaces them: (role, old option, a value, new name).
+RENAMED_CASES = [
+    ("router", "wsfleet_nginx_tls", "acme", "wsfleet_router_tls"),
+    ("router", "wsfleet_haproxy_tls_port", 8443, "wsfleet_router_tls_port"),
+    ("router", "wsfleet_nginx_proxy_read_timeout", 600, "wsfleet_router_idle_timeout"),
+    ("router", "wsfleet_haproxy_hard_stop_after", 60, "wsfleet_router_shutdown_timeout"),
+    ("router", "wsfleet_nginx_edge_group", "edge", "wsfleet_router_trusted_proxies"),
+    ("certbot", "wsfleet_certbot_webroot", "/var/lib/wsfleet/acme", "wsfleet_router_acme_port"),
+    ("certbot", "wsfleet_certbot_router", "nginx", "wsfleet_router"),
+]
+
+CASES = (
+    [(*case, {}) for case in role_cases()]
+    + CHECKED_CASES
+    + [(role, old, value, {}) for role, old, value, _new in RENAMED_CASES]
+)
 
 
 def local_host(**host_vars):
@@ -143,6 +163,12 @@ def outcomes(tmp_path_factory):
     run = run_playbook(playbook, inventory)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return {int(path.name[4:]): path.read_text() for path in results.iterdir()}
+
+
+@pytest.mark.parametrize(("role", "old", "value", "new"), RENAMED_CASES)
+def test_an_option_of_an_earlier_version_names_the_one_to_use(outcomes, role, old, value, new):
+    index = CASES.index((role, old, value, {}))
+    assert old in outcomes[index] and new in outcomes[index], outcomes[index]
 
 
 def test_every_role_has_cases():
