@@ -237,7 +237,7 @@ def test_nginx_at_the_edge_balances_haproxy_app_hosts_and_drains_them(routers):
     edge = remote(EDGE)
     assert edge.service("nginx.service").is_running
     assert not edge.package("haproxy").is_installed
-    # The NGINX edge renewed the certificate its own way (webroot) and serves it.
+    # The NGINX edge kept the certificate (certbot proves names the same way behind either router).
     assert certificate_names(peer_certificate(address(EDGE), fleet_name(EDGE))) == [
         fleet_name(EDGE)
     ]

@@ -438,7 +438,7 @@ def fleet_state(host):
     ("extra_vars", "named_variable"),
     [
         ({"wsfleet_app_drain_timeout": 40}, "wsfleet_app_stop_timeout"),
-        ({"wsfleet_nginx_listen_port": 70000}, "wsfleet_nginx_listen_port"),
+        ({"wsfleet_router_listen_port": 70000}, "wsfleet_router_listen_port"),
     ],
 )
 def test_bad_input_is_refused_before_any_host_changes(extra_vars, named_variable):
