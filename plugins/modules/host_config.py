@@ -22,8 +22,8 @@ description:
     M(ansible.builtin.user), then calls the module again; on a host that has them all, the
     whole role costs one round trip.
   - "In this order: O(requires) checked; folders; symlinks that must not be links removed
-    (O(not_links)); O(prepare) commands; files, each written to a temporary file beside its
-    place, checked with its O(files[].validate) command and renamed over the old one; links;
+    (O(not_links)); O(prepare) commands; links; files, each written to a temporary file beside
+    its place, checked with its O(files[].validate) command and renamed over the old one;
     removals; systemd's units read again when a unit or drop-in changed; services; O(after)
     commands. Services to stop are stopped first of all."
 author:
@@ -610,12 +610,13 @@ def apply(host, params):
     for path in params["not_links"]:
         host.remove(path, only_links=True)
     host.commands_step(params["prepare"], "a prepare command")
+    # Before the files: a file's check may read what a link points at (a key beside a certificate).
+    for spec in params["links"]:
+        host.link(spec)
     for spec in params["files"]:
         host.file(spec)
     for spec in params["secret_files"]:
         host.file(spec, secret=True)
-    for spec in params["links"]:
-        host.link(spec)
     for path in params["absent"]:
         host.remove(path)
     if needs_daemon_reload(host.changed) and not host.check:
