@@ -102,6 +102,7 @@ ansible_facts:
         routers_installed: [nginx]
         routers_active: [nginx]
         router: nginx
+        router_wanted: nginx
         switches_router: false
         switching: false
         app:
@@ -244,6 +245,7 @@ def main():
     host.update(routers(module, params["routers"]))
     if params["python"]:
         host["python"] = target_python(module, params["python"])
+    host["router_wanted"] = params["router"]
     host["switches_router"] = switches(host["router"], params["router"])
     if params["app"]:
         host["app"] = app_facts(params["app"])
