@@ -20,8 +20,6 @@ description:
   - Checks the free space first, and stops naming O(min_free_space_mb) when there is too little,
     before anything changes. A failed install leaves nothing behind; a release is complete only
     once its C(release.json) is written, last, so an interrupted install is done again.
-  - Then removes the oldest releases beyond O(keep), never the live one, the one before it, or
-    the new one.
   - "Nothing is switched: M(wsfleet.deploy.app_rollout) makes a release live."
 author:
   - wsfleet.deploy maintainers (!UNKNOWN)
@@ -58,10 +56,6 @@ options:
     description: Free space, in MB, the releases' filesystem must have before the install.
     type: int
     default: 300
-  keep:
-    description: Releases kept at most, counting the live one and the one before it (at least 2).
-    type: int
-    default: 5
   record:
     description: More to write into the release's C(release.json), such as its wheels' digests.
     type: dict
@@ -79,7 +73,7 @@ attributes:
     description: An action plugin carries O(wheelhouse) to the host as one archive.
     support: full
   check_mode:
-    description: Reports whether it would install; installs and prunes nothing.
+    description: Reports whether it would install; installs nothing.
     support: full
   diff_mode:
     description: Nothing to show.
@@ -103,11 +97,6 @@ installed:
   description: Whether the release was (or would be, in check mode) installed.
   returned: always
   type: bool
-pruned:
-  description: Ids of the releases removed.
-  returned: always
-  type: list
-  elements: str
 needs:
   description: The packages missing on the host (nothing else was done), for the action plugin.
   returned: when some are missing
@@ -130,10 +119,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.host_config import 
     missing_packages,
 )
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
-    link_target_id,
-    list_releases,
     read_release,
-    releases_to_prune,
     write_json_whole,
 )
 
@@ -192,14 +178,6 @@ def install(module, release_dir):
     write_json_whole(os.path.join(release_dir, "release.json"), record, indent=2)
 
 
-def prune(module, releases_dir, protected):
-    doomed = releases_to_prune(list_releases(releases_dir), module.params["keep"], protected)
-    if not module.check_mode:
-        for release in doomed:
-            shutil.rmtree(os.path.join(releases_dir, release), ignore_errors=True)
-    return doomed
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -211,7 +189,6 @@ def main():
             version=dict(type="str", required=True),
             python=dict(type="path", default="/usr/bin/python3"),
             min_free_space_mb=dict(type="int", default=300),
-            keep=dict(type="int", default=5),
             record=dict(type="dict", default={}),
             packages=dict(type="list", elements="str", default=[]),
         ),
@@ -221,17 +198,10 @@ def main():
     base_dir, release = params["base_dir"], params["release"]
     if not release or "/" in release or release.startswith("."):
         module.fail_json(msg="release must be a release id (a directory name), not %r" % release)
-    if params["keep"] < 2:
-        module.fail_json(msg="keep must be at least 2: the live release and the one before it")
     releases_dir = os.path.join(base_dir, "releases")
     release_dir = os.path.join(releases_dir, release)
-    protected = {
-        release,
-        link_target_id(os.path.join(base_dir, "current")),
-        link_target_id(os.path.join(base_dir, "previous")),
-    }
     if read_release(releases_dir, release)["complete"]:
-        module.exit_json(changed=False, installed=False, pruned=[])
+        module.exit_json(changed=False, installed=False)
 
     free = free_space_mb(releases_dir)
     if free < params["min_free_space_mb"]:
@@ -246,10 +216,9 @@ def main():
         params["packages"], installed_packages(module.run_command, params["packages"])
     )
     if missing and not module.check_mode:
-        module.exit_json(changed=False, installed=False, pruned=[], needs=dict(packages=missing))
+        module.exit_json(changed=False, installed=False, needs=dict(packages=missing))
     if module.check_mode:
-        pruned = prune(module, releases_dir, protected)
-        module.exit_json(changed=True, installed=True, pruned=pruned)
+        module.exit_json(changed=True, installed=True)
     if not params["archive"]:
         module.fail_json(msg="archive is required to install (the action plugin sets it)")
 
@@ -270,7 +239,6 @@ def main():
         changed=True,
         installed=True,
         free_space_mb=free,
-        pruned=prune(module, releases_dir, protected),
     )
 
 

@@ -188,6 +188,16 @@ options:
       creates:
         description: Run only when this path does not exist.
         type: path
+      retries:
+        description:
+          - Times to try the command again when it fails, O(prepare[].delay) seconds apart, such
+            as a client of a service that was just started.
+        type: int
+        default: 0
+      delay:
+        description: Seconds between two tries (see O(prepare[].retries)).
+        type: float
+        default: 1.0
       when_changed:
         description:
           - Run only when one of these paths (a folder stands for what is under it) changed in
@@ -309,6 +319,7 @@ import pwd
 import shutil
 import stat
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
@@ -329,6 +340,8 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.host_config import 
 
 COMMAND_SPEC = dict(
     argv=dict(type="list", elements="str", required=True),
+    retries=dict(type="int", default=0),
+    delay=dict(type="float", default=1.0),
     creates=dict(type="path"),
     when_changed=dict(type="list", elements="str"),
 )
@@ -571,7 +584,14 @@ class Host:
         for command in commands_to_run(commands, self.changed):
             self.commands.append(command["argv"])
             if not self.check:
-                self.run(command["argv"], what)
+                self.run_with_retries(command, what)
+
+    def run_with_retries(self, command, what):
+        for _attempt in range(command["retries"]):
+            if self.module.run_command(command["argv"])[0] == 0:
+                return
+            time.sleep(command["delay"])
+        self.run(command["argv"], what)
 
     def systemctl(self, *args):
         return self.module.run_command(["systemctl", *list(args)])
