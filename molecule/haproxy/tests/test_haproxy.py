@@ -1,5 +1,5 @@
-"""HAProxy in NGINX's place, on the shared fleet: at the edge and on the app hosts (converge),
-then each mixed with NGINX, then NGINX again everywhere. Every step runs a real playbook and
+"""HAProxy in NGINX's place, on the shared fleet: every host switched to it under live load by one
+setting, then each mixed with NGINX, then NGINX again everywhere, under live load too. Every step runs a real playbook and
 checks from the controller, through the edge, and on the hosts.
 
 The steps depend on each other: tests of one module, run in file order.
@@ -23,7 +23,7 @@ from fleet_checks import (
     hosts_of,
 )
 from live_load import assert_nothing_dropped, live_clients, open_connections
-from playbook_runner import PROJECT, run_ok
+from playbook_runner import PROJECT, changed_counts, run_ok
 from tls_checks import (
     certificate_names,
     fleet_name,
@@ -111,6 +111,14 @@ def maintenance(name, state, inventory):
     return run_ok(
         "playbooks/maintenance.yml", *inventory, "--limit", name, wsfleet_maintenance=state
     )
+
+
+def test_one_setting_switches_the_whole_fleet_to_haproxy_under_load_dropping_nobody():
+    # The edge hands its clients over to the new router; the app hosts switch one at a time.
+    with live_clients(CLIENTS) as (reports, _runner):
+        run_ok("site.yml", wsfleet_router="haproxy")
+    assert_nothing_dropped(reports[0])
+    assert set(changed_counts(run_ok("site.yml", wsfleet_router="haproxy")).values()) == {0}
 
 
 def test_haproxy_runs_everywhere_and_nginx_is_gone():
@@ -256,8 +264,10 @@ def test_nginx_at_the_edge_balances_haproxy_app_hosts_and_drains_them(routers):
     assert haproxy_master_pid(drained) == master
 
 
-def test_back_to_nginx_everywhere(routers):
-    run_ok("site.yml", *routers(edge="nginx", app="nginx"), "--limit", ",".join(APPS))
+def test_back_to_nginx_everywhere_under_load_dropping_nobody():
+    with live_clients(CLIENTS) as (reports, _runner):
+        run_ok("site.yml")
+    assert_nothing_dropped(reports[0])
     for name in [EDGE, *APPS]:
         host = remote(name)
         assert host.service("nginx.service").is_running
