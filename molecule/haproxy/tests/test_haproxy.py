@@ -1,6 +1,6 @@
 """HAProxy in NGINX's place, on the shared fleet: every host switched to it under live load by one
-setting, then each mixed with NGINX, then NGINX again everywhere, under live load too. Every step runs a real playbook and
-checks from the controller, through the edge, and on the hosts.
+setting, then each mixed with NGINX, then NGINX again everywhere, under live load too. Every
+step runs a real playbook and checks from the controller, through the edge, and on the hosts.
 
 The steps depend on each other: tests of one module, run in file order.
 """
