@@ -15,7 +15,7 @@ _PROCESS = re.compile(r'\("([^"]+)",pid=\d+')
 
 def local_port(address):
     """The port of an ss address such as 10.0.0.1:443, [::1]:443 or *:80; None if none."""
-    host, _, port = address.rpartition(":")
+    host, port = address.rpartition(":")[::2]
     return int(port) if host and port.isdigit() else None
 
 

@@ -385,7 +385,10 @@ ARGUMENT_SPEC = dict(
     ),
     directories=dict(type="list", elements="dict", default=[], options=ATTRIBUTES_SPEC),
     files=dict(type="list", elements="dict", default=[], options=files_spec(False)),
-    secret_files=dict(type="list", elements="dict", default=[], options=files_spec(True)),
+    # no_log on each file's content (files_spec), not on the list: its paths are no secret.
+    secret_files=dict(
+        type="list", elements="dict", default=[], options=files_spec(True), no_log=False
+    ),
     links=dict(
         type="list",
         elements="dict",

@@ -71,6 +71,7 @@ attributes:
     description: Changes nothing, so has nothing to show.
     support: none
   facts:
+    description: Sets the fact C(wsfleet_host).
     support: full
 """
 
