@@ -22,8 +22,9 @@ description:
     M(ansible.builtin.user), then calls the module again; on a host that has them all, the
     whole role costs one round trip.
   - "In this order: O(requires) checked; folders; symlinks that must not be links removed
-    (O(not_links)); O(prepare) commands; links; files, each written to a temporary file beside
-    its place, checked with its O(files[].validate) command and renamed over the old one;
+    (O(not_links)); O(prepare) commands; links; files (those with a check last, since a check
+    reads the others), each written to a temporary file beside its place, checked with its
+    O(files[].validate) command and renamed over the old one;
     removals; systemd's units read again when a unit or drop-in changed; services; O(after)
     commands. Services to stop are stopped first of all."
 author:
@@ -636,10 +637,12 @@ def apply(host, params):
     # Before the files: a file's check may read what a link points at (a key beside a certificate).
     for spec in params["links"]:
         host.link(spec)
-    for spec in params["files"]:
-        host.file(spec)
-    for spec in params["secret_files"]:
-        host.file(spec, secret=True)
+    # Files with a check go last: a check reads the others (a CA, a drop-in, a secret).
+    files = [(spec, False) for spec in params["files"]] + [
+        (spec, True) for spec in params["secret_files"]
+    ]
+    for spec, secret in sorted(files, key=lambda entry: bool(entry[0].get("validate"))):
+        host.file(spec, secret=secret)
     for path in params["absent"]:
         host.remove(path)
     if needs_daemon_reload(host.changed) and not host.check:
