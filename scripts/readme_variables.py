@@ -1,11 +1,16 @@
-"""Print the README's variable tables from each role's meta/argument_specs.yml.
+"""Write each role's variable table into its README from its meta/argument_specs.yml.
 
-    .venv/bin/python scripts/readme_variables.py      # paste under "## Variables"
+    .venv/bin/python scripts/readme_variables.py          # rewrite roles/*/README.md
+    .venv/bin/python scripts/readme_variables.py --check  # exit 1 if a README is out of date
 
-The specs are the one source of truth; tests/unit/test_role_variables.py checks that the
-README names every option.
+The table goes between the markers below, under the README's "## Variables" (added at the end
+of a README that has no markers yet). The specs are the one source of truth;
+tests/unit/test_role_variables.py checks that each role's README names every option of its role
+with its documented default.
 """
 
+import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,6 +19,9 @@ import yaml
 
 ROLES = Path(__file__).resolve().parent.parent / "roles"
 MARKUP = re.compile(r"[OC]\(([^)=]*)(=[^)]*)?\)")
+BEGIN = "<!-- BEGIN VARIABLES (scripts/readme_variables.py) -->"
+END = "<!-- END VARIABLES -->"
+BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
 
 
 def first_sentence(description):
@@ -23,9 +31,12 @@ def first_sentence(description):
 
 
 def shown_default(default):
+    """The default as YAML writes it (`false`, `[]`, `["a"]`), a string on one line."""
     if default in ("", None):
         return "empty"
-    return f"`{default}`"
+    if not isinstance(default, str):
+        return f"`{json.dumps(default)}`"
+    return "`" + re.sub(r"\s*\n\s*", " ", default.strip()) + "`"
 
 
 def table(role):
@@ -45,9 +56,37 @@ def table(role):
     return "\n".join(rows)
 
 
+def with_table(readme, role):
+    block = f"{BEGIN}\n{table(role)}\n{END}"
+    if BLOCK.search(readme):
+        return BLOCK.sub(lambda _: block, readme, count=1)
+    return readme.rstrip("\n") + f"\n\n## Variables\n\n{block}\n"
+
+
+def roles():
+    return sorted(
+        path.name for path in ROLES.iterdir() if (path / "meta/argument_specs.yml").is_file()
+    )
+
+
 def main():
-    for role in sorted(path.name for path in ROLES.iterdir() if (path / "meta").is_dir()):
-        print(f"### Role `{role}`\n\n{table(role)}\n")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report READMEs out of date")
+    args = parser.parse_args()
+    stale = []
+    for role in roles():
+        path = ROLES / role / "README.md"
+        current = f"# wsfleet.deploy.{role}\n"
+        if path.exists():
+            current = path.read_text(encoding="utf-8")
+        wanted = with_table(current, role)
+        if wanted != current:
+            stale.append(path.relative_to(ROLES.parent))
+            if not args.check:
+                path.write_text(wanted, encoding="utf-8")
+    for path in stale:
+        print(f"{'out of date' if args.check else 'written'}: {path}")
+    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":
