@@ -30,3 +30,26 @@ def run_module(main, **args):
         except _ModuleExit as outcome:
             return outcome.ok, outcome.result
     raise AssertionError("the module returned without exit_json or fail_json")
+
+
+class Commands:
+    """Stands in for AnsibleModule.run_command once installed: answer(argv) gives (rc, out,
+    err), (0, "", "") by default; every call is kept (calls), with its keyword arguments
+    (options)."""
+
+    def __init__(self, answer=None):
+        self.answer = answer or (lambda argv: (0, "", ""))
+        self.calls, self.options = [], []
+
+    def run_command(self, args, **options):
+        argv = list(args)
+        self.calls.append(argv)
+        self.options.append(options)
+        return self.answer(argv)
+
+    def install(self, monkeypatch):
+        def run_command(module, args, *positional, **options):
+            return self.run_command(args, **options)
+
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+        return self
