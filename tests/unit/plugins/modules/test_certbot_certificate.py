@@ -170,7 +170,9 @@ def test_only_the_renewal_file_without_a_certificate_is_no_certificate(certbot, 
     (certbot.root / "renewal").mkdir()
     (certbot.root / "renewal" / "wsfleet.conf").write_text(renewal())
     ok, result = run(tmp_path)
+    assert ok, result
     assert result["reason"] == "no certificate yet"
+    assert commands(certbot) == [["certbot", "certonly"], [HOOK]]
 
 
 def test_files_the_router_read_before_become_links_and_the_hook_runs(certbot, tmp_path):
