@@ -1,11 +1,7 @@
-"""Fixtures for the default scenario's checks; helpers live in molecule/shared."""
-
-import sys
-from pathlib import Path
+"""Fixtures for the default scenario's checks; what every scenario's checks share is
+wsfleet_support.checks (support/, installed into .venv)."""
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
 
 @pytest.fixture(scope="module")

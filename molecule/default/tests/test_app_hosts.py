@@ -3,42 +3,31 @@
 import json
 
 import pytest
-import testinfra
-from fleet_checks import (
-    APP,
-    BASE_DIR,
-    CONFIG_DIR,
-    HEALTHZ_OVER_UNIX_SOCKET,
-    RUNTIME_DIR,
-    VENV_PYTHON,
-    WEBSOCKET_OVER_UNIX_SOCKET,
-    hosts_of,
-    live_units,
-)
-from playbook_runner import INVENTORY
 
-testinfra_hosts = hosts_of("app")
+from wsfleet_support.checks import app
+
+testinfra_hosts = app.hosts_of("app")
 
 
 def test_app_runs_as_a_dedicated_system_user(host):
-    user = host.user(APP)
+    user = host.user(app.APP)
     assert user.exists
     assert user.shell == "/usr/sbin/nologin"
-    assert user.group == APP
+    assert user.group == app.APP
     assert user.uid < 1000
     # NGINX reaches the sockets through the app's group.
-    assert APP in host.user("www-data").groups
+    assert app.APP in host.user("www-data").groups
 
 
 def test_release_is_installed_read_only_and_current(host):
-    current = host.file(f"{BASE_DIR}/current")
+    current = host.file(f"{app.BASE_DIR}/current")
     assert current.is_symlink
     release_dir = current.linked_to
-    assert release_dir.startswith(f"{BASE_DIR}/releases/")
+    assert release_dir.startswith(f"{app.BASE_DIR}/releases/")
     release = json.loads(host.file(f"{release_dir}/release.json").content_string)
     assert release_dir.endswith("/" + release["id"])
     assert release["package"] == "wsfleet_echo"
-    for path in (BASE_DIR, f"{BASE_DIR}/releases", release_dir):
+    for path in (app.BASE_DIR, f"{app.BASE_DIR}/releases", release_dir):
         directory = host.file(path)
         assert directory.user == "root"
         assert directory.mode == 0o755
@@ -46,15 +35,15 @@ def test_release_is_installed_read_only_and_current(host):
 
 
 def test_environment_file_is_readable_by_the_app_group_only(host):
-    env_file = host.file(f"{CONFIG_DIR}/{APP}.env")
+    env_file = host.file(f"{app.CONFIG_DIR}/{app.APP}.env")
     assert env_file.user == "root"
-    assert env_file.group == APP
+    assert env_file.group == app.APP
     assert env_file.mode == 0o640
 
 
 def test_one_running_enabled_unit_per_process(host, process_count):
-    assert host.file(f"/etc/systemd/system/{APP}@.service").is_file
-    units = live_units(host)
+    assert host.file(f"/etc/systemd/system/{app.APP}@.service").is_file
+    units = app.live_units(host)
     # One side of each slot runs and starts at boot; the other neither.
     assert sorted(units) == list(range(1, process_count + 1))
     for unit in units.values():
@@ -65,34 +54,34 @@ def test_one_running_enabled_unit_per_process(host, process_count):
 
 
 def test_exactly_n_server_processes_run_as_the_app_user(host, process_count):
-    processes = host.process.filter(user=APP)
+    processes = host.process.filter(user=app.APP)
     assert len(processes) == process_count
     # Each runs from the current release's virtualenv.
-    assert all(f"{BASE_DIR}/current/venv/bin" in p.args for p in processes)
+    assert all(f"{app.BASE_DIR}/current/venv/bin" in p.args for p in processes)
 
 
 @pytest.fixture
 def sockets(host, process_count):
-    return [f"{RUNTIME_DIR}/{index}.sock" for index in range(1, process_count + 1)]
+    return [f"{app.RUNTIME_DIR}/{index}.sock" for index in range(1, process_count + 1)]
 
 
 def test_each_process_listens_on_its_own_socket(host, sockets):
-    units = live_units(host)
+    units = app.live_units(host)
     for slot, path in enumerate(sockets, start=1):
         # NGINX connects to the slot's path, a link to the live process's own socket.
         link = host.file(path)
         assert link.is_symlink
-        assert link.linked_to == f"{RUNTIME_DIR}/{units[slot].split('@')[1]}.sock"
+        assert link.linked_to == f"{app.RUNTIME_DIR}/{units[slot].split('@')[1]}.sock"
         socket_file = host.file(link.linked_to)
         assert socket_file.is_socket
-        assert socket_file.user == APP
-        assert socket_file.group == APP
+        assert socket_file.user == app.APP
+        assert socket_file.group == app.APP
         assert socket_file.mode & 0o007 == 0, "other users must not reach the socket"
 
 
 def test_the_slot_links_come_back_at_boot(host, sockets):
     """systemd-tmpfiles makes /run again at boot: its config names every live socket."""
-    config = host.file(f"/etc/tmpfiles.d/{APP}-slots.conf").content_string
+    config = host.file(f"/etc/tmpfiles.d/{app.APP}-slots.conf").content_string
     for path in sockets:
         target = host.file(path).linked_to.split("/")[-1]
         assert f"L+ {path} - - - - {target}" in config
@@ -101,22 +90,17 @@ def test_the_slot_links_come_back_at_boot(host, sockets):
 def test_each_socket_answers_healthz(host, sockets, process_count):
     instances = set()
     for path in sockets:
-        result = json.loads(
-            host.check_output(f"{VENV_PYTHON} -c '{HEALTHZ_OVER_UNIX_SOCKET}' {path}")
-        )
+        result = app.healthz(host, path)
         assert result["status"] == 200
         assert result["body"]["status"] == "ok"
-        assert (
-            result["body"]["release"] == host.file(f"{BASE_DIR}/current").linked_to.split("/")[-1]
-        )
+        assert result["body"]["release"] == app.current_release(host)
         instances.add(result["body"]["instance"])
     assert instances == {str(index) for index in range(1, process_count + 1)}
 
 
 def test_each_socket_accepts_a_websocket_with_ping_and_echo(host, sockets):
     for path in sockets:
-        reply = host.check_output(f"{VENV_PYTHON} -c '{WEBSOCKET_OVER_UNIX_SOCKET}' {path}")
-        assert reply == f"ping through {path}"
+        assert app.websocket_echo(host, path) == f"ping through {path}"
 
 
 def test_nginx_config_is_valid_and_balances_every_process(host, sockets):
@@ -131,11 +115,8 @@ def test_nginx_config_is_valid_and_balances_every_process(host, sockets):
 
 
 def test_app_host_nginx_proxies_websockets_to_the_processes(host):
-    script = WEBSOCKET_OVER_UNIX_SOCKET.replace(
-        'unix_connect(sys.argv[1], uri="ws://localhost/"',
-        'connect("ws://127.0.0.1/"',
-    ).replace("import unix_connect", "import connect")
-    assert host.check_output(f"{VENV_PYTHON} -c '{script}' nginx") == "ping through nginx"
+    url = "ws://127.0.0.1/"
+    assert app.websocket_echo(host, url) == f"ping through {url}"
 
 
 def test_no_unit_failed(host):
@@ -143,23 +124,15 @@ def test_no_unit_failed(host):
 
 
 def app_port_reachable_from(source, target_address):
-    """Whether a host reaches an app host's NGINX port, from inside that host."""
-    probe = (
-        "import socket, sys\n"
-        "try:\n"
-        "    socket.create_connection((sys.argv[1], 80), timeout=5).close()\n"
-        "except OSError as exc:\n"
-        "    print(type(exc).__name__)\n"
-        "else:\n"
-        "    print('open')\n"
-    )
-    return source.check_output(f'python3 -c "{probe}" {target_address}')
+    """Whether a host reaches an app host's NGINX port, from inside that host: "open", or the
+    error's name."""
+    return source.check_output(app.probe_command(source, "port-open", target_address, 80))
 
 
 def test_only_the_edge_reaches_the_app_hosts_nginx(host):
     address = host.ansible.get_variables()["ansible_host"]
-    edge = testinfra.get_host(f"ansible://{hosts_of('edge')[0]}?ansible_inventory={INVENTORY}")
-    other = testinfra.get_host(f"ansible://{hosts_of('acme')[0]}?ansible_inventory={INVENTORY}")
+    edge = app.remote_host(app.hosts_of("edge")[0])
+    other = app.remote_host(app.hosts_of("acme")[0])
     assert app_port_reachable_from(edge, address) == "open"
     # Refused at once (a TCP reset), not left to time out.
     assert app_port_reachable_from(other, address) == "ConnectionRefusedError"

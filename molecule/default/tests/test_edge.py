@@ -6,17 +6,11 @@ import re
 import time
 
 import pytest
-from edge_checks import echo_many, echo_through
-from fleet_checks import hosts_of
-from tls_checks import (
-    certificate_names,
-    fleet_name,
-    http_get,
-    https_get,
-    mozilla_intermediate_issues,
-    peer_certificate,
-)
 from websockets.exceptions import InvalidStatus
+
+from wsfleet_support.checks import tls
+from wsfleet_support.checks.app import hosts_of
+from wsfleet_support.checks.edge import echo_many, echo_through
 
 testinfra_hosts = hosts_of("edge")
 
@@ -36,8 +30,8 @@ def test_edge_nginx_balances_every_app_host(host):
 
 def test_the_edge_serves_a_certificate_issued_by_the_acme_server(host):
     # peer_certificate verifies the chain against Pebble's root and the name.
-    certificate = peer_certificate(edge_address(host), fleet_name(host.backend.host))
-    assert certificate_names(certificate) == [fleet_name(host.backend.host)]
+    certificate = tls.peer_certificate(edge_address(host), tls.fleet_name(host.backend.host))
+    assert tls.certificate_names(certificate) == [tls.fleet_name(host.backend.host)]
     assert "Pebble" in certificate.issuer.rfc4514_string()
 
 
@@ -49,20 +43,22 @@ def test_nginx_reads_the_certificate_certbot_keeps(host):
 
 
 def test_the_edge_meets_mozilla_intermediate(host):
-    assert mozilla_intermediate_issues(edge_address(host), fleet_name(host.backend.host)) == {}
+    assert (
+        tls.mozilla_intermediate_issues(edge_address(host), tls.fleet_name(host.backend.host)) == {}
+    )
 
 
 def test_every_https_response_carries_hsts(host):
-    name = fleet_name(host.backend.host)
+    name = tls.fleet_name(host.backend.host)
     for path in ("/healthz", "/no-such-path"):
-        status, headers, _ = https_get(edge_address(host), name, path)
+        status, headers, _ = tls.https_get(edge_address(host), name, path)
         assert status in (200, 404)
         assert headers["Strict-Transport-Security"] == "max-age=63072000"
 
 
 def test_http_redirects_to_https_except_acme_challenges(host):
-    name = fleet_name(host.backend.host)
-    status, headers = http_get(edge_address(host), name, "/chat?room=1")
+    name = tls.fleet_name(host.backend.host)
+    status, headers = tls.http_get(edge_address(host), name, "/chat?room=1")
     assert status == 301
     assert headers["Location"] == f"https://{name}/chat?room=1"
     # Challenges go, unredirected, to certbot's own server on loopback, which runs only while it
@@ -84,16 +80,16 @@ def test_http_redirects_to_https_except_acme_challenges(host):
 def wait_for_http_status(address, name, path, status=200, attempts=50):
     """Whether path answers status within attempts tenths of a second (the server starting)."""
     for _ in range(attempts):
-        if http_get(address, name, path)[0] == status:
+        if tls.http_get(address, name, path)[0] == status:
             return True
         time.sleep(0.1)
     return False
 
 
 def test_the_redirect_never_names_a_host_the_client_made_up(host):
-    status, headers = http_get(edge_address(host), "evil.example.net", "/chat")
+    status, headers = tls.http_get(edge_address(host), "evil.example.net", "/chat")
     assert status == 301
-    assert headers["Location"] == f"https://{fleet_name(host.backend.host)}/chat"
+    assert headers["Location"] == f"https://{tls.fleet_name(host.backend.host)}/chat"
 
 
 def test_a_page_of_another_site_cannot_open_a_websocket(host):
@@ -102,7 +98,7 @@ def test_a_page_of_another_site_cannot_open_a_websocket(host):
         echo_through(name, origin="https://evil.example.net")
     assert refused.value.response.status_code == 403
     # The site's own pages, and clients that send no Origin, get through.
-    for options in ({"origin": f"https://{fleet_name(name)}"}, {}):
+    for options in ({"origin": f"https://{tls.fleet_name(name)}"}, {}):
         assert echo_through(name, **options) == "hello"
 
 
@@ -122,7 +118,7 @@ def test_websocket_echo_through_the_edge(host):
 
 
 def test_healthz_through_the_edge(host):
-    status, _, body = https_get(edge_address(host), fleet_name(host.backend.host))
+    status, _, body = tls.https_get(edge_address(host), tls.fleet_name(host.backend.host))
     assert status == 200
     health = json.loads(body)
     assert health["status"] == "ok"
@@ -130,7 +126,7 @@ def test_healthz_through_the_edge(host):
 
 
 def test_edge_hides_the_nginx_version(host):
-    _, headers, _ = https_get(edge_address(host), fleet_name(host.backend.host))
+    _, headers, _ = tls.https_get(edge_address(host), tls.fleet_name(host.backend.host))
     assert headers["Server"] == "nginx"
-    _, headers = http_get(edge_address(host), fleet_name(host.backend.host))
+    _, headers = tls.http_get(edge_address(host), tls.fleet_name(host.backend.host))
     assert headers["Server"] == "nginx"

@@ -9,29 +9,15 @@ import json
 import time
 
 import pytest
-from edge_checks import (
-    address,
-    echo_through,
-    handshake_flood,
-    remote,
-    renewal_under_an_open_websocket,
-    while_held_open,
+
+from wsfleet_support.checks import edge, tls
+from wsfleet_support.checks.app import current_release, example_app_at_version, hosts_of
+from wsfleet_support.checks.live_load import (
+    assert_nothing_dropped,
+    live_clients,
+    open_connections,
 )
-from fleet_checks import (
-    current_release,
-    example_app_at_version,
-    hosts_of,
-)
-from live_load import assert_nothing_dropped, live_clients, open_connections
-from playbook_runner import PROJECT, changed_counts, run_ok
-from tls_checks import (
-    certificate_names,
-    fleet_name,
-    http_get,
-    https_get,
-    mozilla_intermediate_issues,
-    peer_certificate,
-)
+from wsfleet_support.checks.playbooks import PROJECT, changed_counts, run_ok
 
 EDGE = hosts_of("edge")[0]
 APPS = hosts_of("app")
@@ -44,12 +30,12 @@ ADMIN_SOCKET = "/run/haproxy/admin.sock"
 
 
 def haproxy_master_pid(name):
-    return remote(name).check_output("systemctl show -p MainPID --value haproxy.service")
+    return edge.remote(name).check_output("systemctl show -p MainPID --value haproxy.service")
 
 
 def server_rows(name, backend):
     """{server: row} of 'show servers state' from the host's HAProxy runtime API."""
-    answer = remote(name).check_output(
+    answer = edge.remote(name).check_output(
         f"echo 'show servers state {backend}' | socat stdio unix-connect:{ADMIN_SOCKET}"
     )
     rows = [line.split() for line in answer.splitlines()[1:] if line and not line.startswith("#")]
@@ -85,7 +71,7 @@ def connections_per_host():
 def new_connections_land_on(count=20):
     """Where count new WebSockets through the edge land, held open while counted."""
     before = connections_per_host()
-    after = while_held_open(EDGE, count, connections_per_host)
+    after = edge.while_held_open(EDGE, count, connections_per_host)
     return {name: after[name] - before[name] for name in APPS}
 
 
@@ -118,12 +104,12 @@ def test_one_setting_switches_the_whole_fleet_to_haproxy_under_load_dropping_nob
     with live_clients(CLIENTS) as (reports, _runner):
         run_ok("site.yml", wsfleet_router="haproxy")
     assert_nothing_dropped(reports[0])
-    assert set(changed_counts(run_ok("site.yml", wsfleet_router="haproxy")).values()) == {0}
+    assert set(changed_counts(run_ok("site.yml", wsfleet_router="haproxy").stdout).values()) == {0}
 
 
 def test_haproxy_runs_everywhere_and_nginx_is_gone():
     for name in [EDGE, *APPS]:
-        host = remote(name)
+        host = edge.remote(name)
         assert host.service("haproxy.service").is_running
         assert host.service("haproxy.service").is_enabled
         assert not host.package("nginx").is_installed
@@ -133,10 +119,10 @@ def test_haproxy_runs_everywhere_and_nginx_is_gone():
 
 
 def test_the_edge_serves_a_pebble_certificate_to_mozillas_intermediate_profile():
-    certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
-    assert certificate_names(certificate) == [fleet_name(EDGE)]
-    assert mozilla_intermediate_issues(address(EDGE), fleet_name(EDGE)) == {}
-    status, headers, _ = https_get(address(EDGE), fleet_name(EDGE))
+    certificate = tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
+    assert tls.certificate_names(certificate) == [tls.fleet_name(EDGE)]
+    assert tls.mozilla_intermediate_issues(edge.address(EDGE), tls.fleet_name(EDGE)) == {}
+    status, headers, _ = tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE))
     assert status == 200
     assert headers["Strict-Transport-Security"] == HSTS
     # No version disclosed: neither HAProxy's nor the app server's.
@@ -144,25 +130,27 @@ def test_the_edge_serves_a_pebble_certificate_to_mozillas_intermediate_profile()
 
 
 def test_plain_http_redirects_to_https_except_acme_challenges():
-    status, headers = http_get(address(EDGE), fleet_name(EDGE), "/chat?room=1")
-    assert (status, headers["Location"]) == (301, f"https://{fleet_name(EDGE)}/chat?room=1")
+    status, headers = tls.http_get(edge.address(EDGE), tls.fleet_name(EDGE), "/chat?room=1")
+    assert (status, headers["Location"]) == (301, f"https://{tls.fleet_name(EDGE)}/chat?room=1")
     # Never to whatever Host a client sent.
-    status, headers = http_get(address(EDGE), "evil.example", "/")
-    assert (status, headers["Location"]) == (301, f"https://{fleet_name(EDGE)}/")
+    status, headers = tls.http_get(edge.address(EDGE), "evil.example", "/")
+    assert (status, headers["Location"]) == (301, f"https://{tls.fleet_name(EDGE)}/")
     # Challenges go to certbot's own server, which runs only while it proves a name.
-    status, _ = http_get(address(EDGE), fleet_name(EDGE), "/.well-known/acme-challenge/token")
+    status, _ = tls.http_get(
+        edge.address(EDGE), tls.fleet_name(EDGE), "/.well-known/acme-challenge/token"
+    )
     assert status == 503
 
 
 def test_the_app_hosts_see_the_clients_address_through_the_edge():
-    assert echo_through(EDGE) == "hello"
+    assert edge.echo_through(EDGE) == "hello"
     # The controller is the hosts' gateway on the fleet's network.
-    controller = remote(APPS[0]).check_output("ip -4 route show default").split()[2]
+    controller = edge.remote(APPS[0]).check_output("ip -4 route show default").split()[2]
     # WebSocket sessions (the edge's own health checks ask for /healthz).
     sessions = [
         line
         for name in APPS
-        for line in remote(name)
+        for line in edge.remote(name)
         .check_output("journalctl -t haproxy --no-pager -o cat -n 500")
         .splitlines()
         if '"GET / HTTP/1.1"' in line
@@ -173,17 +161,17 @@ def test_the_app_hosts_see_the_clients_address_through_the_edge():
 
 def test_a_renewal_reloads_haproxy_and_an_open_websocket_keeps_echoing():
     # A seamless reload: the same master, a new worker with the new certificate.
-    renewal_under_an_open_websocket(EDGE, lambda: haproxy_master_pid(EDGE))
+    edge.renewal_under_an_open_websocket(EDGE, lambda: haproxy_master_pid(EDGE))
 
 
 def test_a_handshake_flood_from_one_address_gets_429(routers):
     run_ok("site.yml", *routers(), "--extra-vars", f"@{TIGHT_LIMITS}", "--limit", EDGE)
     try:
-        statuses = handshake_flood(EDGE, FLOOD_SIZE)
+        statuses = edge.handshake_flood(EDGE, FLOOD_SIZE)
         assert set(statuses) == {101, 429}
         assert statuses.count(429) >= FLOOD_SIZE // 2
         # HSTS goes with every HTTPS response, HAProxy's refusals included.
-        status, headers, _ = https_get(address(EDGE), fleet_name(EDGE))
+        status, headers, _ = tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE))
         assert (status, headers["Strict-Transport-Security"]) == (429, HSTS)
     finally:
         run_ok("site.yml", *routers(), "--limit", EDGE)
@@ -203,7 +191,7 @@ def test_a_rolling_restart_and_a_deploy_under_load_drop_nobody(routers, release_
         run_ok("playbooks/deploy.yml", *routers(), wsfleet_app_source_path=release_1_1)
     assert_nothing_dropped(reports[0])
     for name in APPS:
-        assert current_release(remote(name)).startswith("1.1.0-")
+        assert current_release(edge.remote(name)).startswith("1.1.0-")
 
 
 def test_maintenance_drains_a_host_at_the_haproxy_edge_with_no_reload(routers):
@@ -229,7 +217,7 @@ def test_haproxy_at_the_edge_balances_app_hosts_that_change_to_nginx(routers):
     assert_nothing_dropped(reports[0])
     assert all(admin == 0 for _, admin in server_states(EDGE, "wsfleet_edge").values())
     for name in APPS:
-        host = remote(name)
+        host = edge.remote(name)
         assert host.service("nginx.service").is_running
         assert not host.package("haproxy").is_installed
         assert not host.file("/etc/haproxy").exists
@@ -242,13 +230,13 @@ def test_haproxy_at_the_edge_balances_app_hosts_that_change_to_nginx(routers):
 def test_nginx_at_the_edge_balances_haproxy_app_hosts_and_drains_them(routers):
     inventory = routers(edge="nginx", app="haproxy")
     run_ok("site.yml", *inventory)
-    edge = remote(EDGE)
-    assert edge.service("nginx.service").is_running
-    assert not edge.package("haproxy").is_installed
+    edge_host = edge.remote(EDGE)
+    assert edge_host.service("nginx.service").is_running
+    assert not edge_host.package("haproxy").is_installed
     # The NGINX edge kept the certificate (certbot proves names the same way behind either router).
-    assert certificate_names(peer_certificate(address(EDGE), fleet_name(EDGE))) == [
-        fleet_name(EDGE)
-    ]
+    assert tls.certificate_names(
+        tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
+    ) == [tls.fleet_name(EDGE)]
     # An NGINX edge drains a host through the host's own router: HAProxy there drains every
     # process through its runtime API and answers 503, which the edge retries elsewhere.
     drained, other = APPS[0], APPS[1]
@@ -269,8 +257,8 @@ def test_back_to_nginx_everywhere_under_load_dropping_nobody():
         run_ok("site.yml")
     assert_nothing_dropped(reports[0])
     for name in [EDGE, *APPS]:
-        host = remote(name)
+        host = edge.remote(name)
         assert host.service("nginx.service").is_running
         assert not host.package("haproxy").is_installed
-    assert echo_through(EDGE) == "hello"
-    assert json.loads(https_get(address(EDGE), fleet_name(EDGE))[2])["status"] == "ok"
+    assert edge.echo_through(EDGE) == "hello"
+    assert json.loads(tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE))[2])["status"] == "ok"

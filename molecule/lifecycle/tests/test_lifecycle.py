@@ -10,51 +10,38 @@ import re
 import time
 
 import pytest
-import testinfra
-from fleet_checks import (
-    APP,
-    BASE_DIR,
-    CONFIG_DIR,
-    HEALTHZ_OVER_UNIX_SOCKET,
-    RUNTIME_DIR,
-    VENV_PYTHON,
-    current_release,
-    example_app_at_version,
-    healthz,
-    hosts_of,
-    live_units,
-    main_pid,
-)
-from live_load import assert_nothing_dropped, live_clients
-from playbook_runner import INVENTORY, ansible_playbook, run_ok
+
+from wsfleet_support import stats
+from wsfleet_support.checks import app
+from wsfleet_support.checks.live_load import assert_nothing_dropped, live_clients
+from wsfleet_support.checks.playbooks import ansible_playbook, run_ok
 
 NGINX_DRAIN_FILE = "/run/wsfleet-nginx-drain"
 # What site.yml leaves on a host between the drain and the end of its switch.
 SWITCH_MARKER = "/var/lib/wsfleet-deploy-switching"
+# Balance after a surge: the busiest process holds at most this much over the mean.
+MAX_OVER_MEAN = 1.25
 # Seconds to wait for systemd to bring a killed process back; a functional deadline only.
 RECOVERY_DEADLINE = 60
 
 
 def app_hosts():
-    return [
-        testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-        for name in hosts_of("app")
-    ]
+    return [app.remote_host(name) for name in app.hosts_of("app")]
 
 
 def previous_release(host):
-    return host.file(f"{BASE_DIR}/previous").linked_to.split("/")[-1]
+    return host.file(f"{app.BASE_DIR}/previous").linked_to.split("/")[-1]
 
 
 def running_instances(host):
-    return sorted(live_units(host))
+    return sorted(app.live_units(host))
 
 
 @pytest.fixture(scope="module")
 def app_versions(tmp_path_factory):
     """Copies of the example app at new versions: each deploy is a new release."""
     return {
-        version: str(example_app_at_version(tmp_path_factory, version))
+        version: str(app.example_app_at_version(tmp_path_factory, version))
         for version in ("1.1.0", "1.2.0")
     }
 
@@ -65,7 +52,7 @@ def answers_healthz_again(host, socket_path, killed_pid, current_pid):
     deadline = time.monotonic() + RECOVERY_DEADLINE
     while time.monotonic() < deadline:
         if current_pid() not in (0, killed_pid):
-            probe = host.run(f"{VENV_PYTHON} -c '{HEALTHZ_OVER_UNIX_SOCKET}' {socket_path}")
+            probe = host.run(app.probe_command(host, "healthz", socket_path))
             if probe.rc == 0 and json.loads(probe.stdout)["status"] == 200:
                 return True
         time.sleep(0.5)
@@ -74,16 +61,16 @@ def answers_healthz_again(host, socket_path, killed_pid, current_pid):
 
 def test_a_killed_process_comes_back():
     for host in app_hosts():
-        killed = main_pid(host, 1)
+        killed = app.main_pid(host, 1)
         host.check_output(f"kill -KILL {killed}")
         assert answers_healthz_again(
-            host, f"{RUNTIME_DIR}/1.sock", killed, lambda host=host: main_pid(host, 1)
+            host, f"{app.RUNTIME_DIR}/1.sock", killed, lambda host=host: app.main_pid(host, 1)
         )
 
 
 def test_every_process_is_sandboxed_with_an_ok_exposure_score():
     for host in app_hosts():
-        unit = live_units(host)[1]
+        unit = app.live_units(host)[1]
         report = host.check_output(f"systemd-analyze security --no-pager {unit}.service")
         score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", report).group(1))
         assert score <= 2.0, report
@@ -91,82 +78,79 @@ def test_every_process_is_sandboxed_with_an_ok_exposure_score():
 
 def test_open_file_limit_follows_the_connection_target():
     for host in app_hosts():
-        limit = host.check_output(f"systemctl show -p LimitNOFILE --value {live_units(host)[1]}")
+        limit = host.check_output(
+            f"systemctl show -p LimitNOFILE --value {app.live_units(host)[1]}"
+        )
         assert int(limit) == 10000 + 1024
 
 
 def test_new_releases_go_live_and_old_ones_are_pruned(app_versions):
-    first = {host.backend.host: current_release(host) for host in app_hosts()}
+    first = {host.backend.host: app.current_release(host) for host in app_hosts()}
     for version in ("1.1.0", "1.2.0"):
         source = app_versions[version]
         run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_keep_releases=2)
     for host in app_hosts():
-        releases = host.check_output(f"ls {BASE_DIR}/releases").split()
-        live, previous = current_release(host), previous_release(host)
+        releases = host.check_output(f"ls {app.BASE_DIR}/releases").split()
+        live, previous = app.current_release(host), previous_release(host)
         assert live.startswith("1.2.0-")
         assert previous.startswith("1.1.0-")
         assert sorted(releases) == sorted([live, previous])
         assert first[host.backend.host] not in releases
         for index in running_instances(host):
-            health = healthz(host, f"{RUNTIME_DIR}/{index}.sock")["body"]
+            health = app.healthz(host, f"{app.RUNTIME_DIR}/{index}.sock")["body"]
             assert (health["version"], health["release"]) == ("1.2.0", live)
 
 
 def test_rollback_makes_the_previous_release_live_again():
-    before = {host.backend.host: main_pid(host, 1) for host in app_hosts()}
+    before = {host.backend.host: app.main_pid(host, 1) for host in app_hosts()}
     run_ok("playbooks/rollback.yml")
     for host in app_hosts():
-        live = current_release(host)
+        live = app.current_release(host)
         assert live.startswith("1.1.0-")
         assert previous_release(host).startswith("1.2.0-")
-        assert main_pid(host, 1) != before[host.backend.host], "the processes must restart"
+        assert app.main_pid(host, 1) != before[host.backend.host], "the processes must restart"
         for index in running_instances(host):
-            assert healthz(host, f"{RUNTIME_DIR}/{index}.sock")["body"]["version"] == "1.1.0"
+            assert (
+                app.healthz(host, f"{app.RUNTIME_DIR}/{index}.sock")["body"]["version"] == "1.1.0"
+            )
 
 
 def test_rollback_to_a_named_release():
     named = next(
         name
-        for name in app_hosts()[0].check_output(f"ls {BASE_DIR}/releases").split()
+        for name in app_hosts()[0].check_output(f"ls {app.BASE_DIR}/releases").split()
         if name.startswith("1.2.0-")
     )
     run_ok("playbooks/rollback.yml", wsfleet_app_rollback_release=named)
     for host in app_hosts():
-        assert current_release(host) == named
+        assert app.current_release(host) == named
 
 
 def test_scaling_up_starts_only_the_new_processes(app_versions):
     source = app_versions["1.2.0"]
     run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_processes=2)
-    before = {host.backend.host: (main_pid(host, 1), main_pid(host, 2)) for host in app_hosts()}
+    before = {
+        host.backend.host: (app.main_pid(host, 1), app.main_pid(host, 2)) for host in app_hosts()
+    }
     run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_processes=3)
     for host in app_hosts():
         assert running_instances(host) == [1, 2, 3]
-        assert (main_pid(host, 1), main_pid(host, 2)) == before[host.backend.host]
-        assert healthz(host, f"{RUNTIME_DIR}/3.sock")["body"]["instance"] == "3"
+        assert (app.main_pid(host, 1), app.main_pid(host, 2)) == before[host.backend.host]
+        assert app.healthz(host, f"{app.RUNTIME_DIR}/3.sock")["body"]["instance"] == "3"
         assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 3
 
 
 def test_scaling_down_stops_only_the_surplus(app_versions):
-    before = {host.backend.host: main_pid(host, 1) for host in app_hosts()}
+    before = {host.backend.host: app.main_pid(host, 1) for host in app_hosts()}
     run_ok("site.yml", wsfleet_app_source_path=app_versions["1.2.0"], wsfleet_app_processes=1)
     for host in app_hosts():
         assert running_instances(host) == [1]
-        assert main_pid(host, 1) == before[host.backend.host]
+        assert app.main_pid(host, 1) == before[host.backend.host]
         for index in (2, 3):
             for side in "ab":
-                assert not host.service(f"{APP}@{index}{side}").is_enabled
-                assert not host.file(f"{CONFIG_DIR}/instances/{index}{side}.env").exists
+                assert not host.service(f"{app.APP}@{index}{side}").is_enabled
+                assert not host.file(f"{app.CONFIG_DIR}/instances/{index}{side}.env").exists
         assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 1
-
-
-def healthz_over_tcp(host, port):
-    script = (
-        "import http.client, json; "
-        f"c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=5); "
-        "c.request('GET', '/healthz'); print(json.dumps(json.loads(c.getresponse().read())))"
-    )
-    return json.loads(host.check_output(f'{VENV_PYTHON} -c "{script}"'))
 
 
 def test_tcp_binding_gives_each_process_its_own_port(app_versions):
@@ -177,11 +161,11 @@ def test_tcp_binding_gives_each_process_its_own_port(app_versions):
         wsfleet_app_bind="tcp",
     )
     for host in app_hosts():
-        assert [healthz_over_tcp(host, port)["instance"] for port in (8001, 8002)] == ["1", "2"]
+        assert [app.healthz_over_tcp(host, port)["instance"] for port in (8001, 8002)] == ["1", "2"]
         config = host.file("/etc/nginx/nginx.conf").content_string
         assert "server 127.0.0.1:8001 max_fails=0;" in config
         assert "server 127.0.0.1:8002 max_fails=0;" in config
-        assert not host.file(f"{RUNTIME_DIR}/1.sock").exists
+        assert not host.file(f"{app.RUNTIME_DIR}/1.sock").exists
 
 
 def side_ports_listening(host):
@@ -194,7 +178,7 @@ def side_ports_listening(host):
 
 def slot_port_map(host):
     """{slot port: side port} as the kernel's NAT map has it."""
-    listed = json.loads(host.check_output(f"nft -j list map inet wsfleet_{APP}_slots slots"))
+    listed = json.loads(host.check_output(f"nft -j list map inet wsfleet_{app.APP}_slots slots"))
     maps = [item["map"] for item in listed["nftables"] if "map" in item]
     return {int(port): int(side) for port, side in maps[0].get("elem", [])}
 
@@ -206,7 +190,7 @@ def test_tcp_ports_are_replaced_by_surge_and_each_client_moves_once():
         before[host.backend.host] = slot_port_map(host)
         # Each slot's port leads to the one side that listens.
         assert sorted(before[host.backend.host].values()) == side_ports_listening(host)
-        assert host.service(f"{APP}-slot-ports").is_enabled
+        assert host.service(f"{app.APP}-slot-ports").is_enabled
     clients = 200
     with live_clients(clients) as (reports, _runner):
         run_ok("playbooks/rolling_restart.yml", **tcp)
@@ -216,7 +200,7 @@ def test_tcp_ports_are_replaced_by_surge_and_each_client_moves_once():
     # in place sent them to the host's other process, which was replaced next) and every
     # process still holds about its share.
     assert reports[0].server_closes.total() <= clients * 1.05, reports[0].summary()
-    assert max(held) <= 1.25 * sum(held) / len(held), held
+    assert stats.balance(held) <= MAX_OVER_MEAN, held
     for host in app_hosts():
         after = slot_port_map(host)
         assert sorted(after) == [8001, 8002]
@@ -224,7 +208,7 @@ def test_tcp_ports_are_replaced_by_surge_and_each_client_moves_once():
         assert all(after[port] != before[host.backend.host][port] for port in after)
         assert sorted(after.values()) == side_ports_listening(host)
         # The map the boot loads is the live one.
-        kept = host.file(f"{CONFIG_DIR}/slot-ports.nft").content_string
+        kept = host.file(f"{app.CONFIG_DIR}/slot-ports.nft").content_string
         assert f"elements = {{ 8001 : {after[8001]}, 8002 : {after[8002]} }}" in kept
 
 
@@ -233,7 +217,9 @@ def connections_once_back(clients, ports, deadline_seconds=30):
     deadline = time.monotonic() + deadline_seconds
     while True:
         held = [
-            healthz_over_tcp(host, port)["connections"] for host in app_hosts() for port in ports
+            app.healthz_over_tcp(host, port)["connections"]
+            for host in app_hosts()
+            for port in ports
         ]
         if sum(held) >= clients or time.monotonic() > deadline:
             return held
@@ -252,8 +238,8 @@ def test_reuseport_binding_shares_one_port(app_versions):
         assert len(listeners) == 2, "both processes listen on the shared port"
         assert not host.socket("tcp://127.0.0.1:8002").is_listening
         # No surge on a shared port: the NAT map of the slots' ports is gone.
-        assert host.run(f"nft list table inet wsfleet_{APP}_slots").rc != 0
-        assert not host.file(f"{CONFIG_DIR}/slot-ports.nft").exists
+        assert host.run(f"nft list table inet wsfleet_{app.APP}_slots").rc != 0
+        assert not host.file(f"{app.CONFIG_DIR}/slot-ports.nft").exists
         config = host.file("/etc/nginx/nginx.conf").content_string
         assert config.count("max_fails=0;") == 1
 
@@ -264,7 +250,7 @@ def supervisor_programs(host):
     programs = {}
     for line in status.splitlines():
         fields = line.split()
-        if fields and re.fullmatch(rf"{APP}_\d\d[ab]", fields[0]):
+        if fields and re.fullmatch(rf"{app.APP}_\d\d[ab]", fields[0]):
             pid = int(fields[3].rstrip(",")) if fields[1] == "RUNNING" else 0
             programs[fields[0]] = (fields[1], pid)
     return programs
@@ -281,7 +267,7 @@ def slot_program(host, slot):
     (running,) = [
         (name, pid)
         for name, pid in running_programs(host).items()
-        if name[:-1] == f"{APP}_{slot:02d}"
+        if name[:-1] == f"{app.APP}_{slot:02d}"
     ]
     return running
 
@@ -303,20 +289,22 @@ def test_switching_to_supervisor_replaces_the_systemd_units():
     for host in app_hosts():
         programs = running_programs(host)
         # Two programs per slot, one side each: side a runs, b is where a successor starts.
-        assert sorted(programs) == [f"{APP}_01a", f"{APP}_02a"]
+        assert sorted(programs) == [f"{app.APP}_01a", f"{app.APP}_02a"]
         assert sorted(supervisor_programs(host)) == [
-            f"{APP}_{n}" for n in ("01a", "01b", "02a", "02b")
+            f"{app.APP}_{n}" for n in ("01a", "01b", "02a", "02b")
         ]
-        assert host.file(f"/etc/{APP}/supervisor-programs.env").contains(f"{APP}_01a {APP}_02a")
+        assert host.file(f"/etc/{app.APP}/supervisor-programs.env").contains(
+            f"{app.APP}_01a {app.APP}_02a"
+        )
         assert running_instances(host) == []
-        assert not host.file(f"/etc/systemd/system/{APP}@.service").exists
+        assert not host.file(f"/etc/systemd/system/{app.APP}@.service").exists
         for number, pid in enumerate(programs.values(), start=1):
-            assert host.process.get(pid=pid).user == APP
+            assert host.process.get(pid=pid).user == app.APP
             limit = host.check_output(f"grep 'Max open files' /proc/{pid}/limits").split()[3]
             assert int(limit) == 10000 + 1024
-            health = healthz(host, f"{RUNTIME_DIR}/{number}.sock")
+            health = app.healthz(host, f"{app.RUNTIME_DIR}/{number}.sock")
             assert health["body"]["instance"] == str(number)
-        assert host.file(f"/var/log/supervisor/{APP}_01a.log").exists
+        assert host.file(f"/var/log/supervisor/{app.APP}_01a.log").exists
 
 
 def test_supervisor_brings_a_killed_program_back():
@@ -325,7 +313,7 @@ def test_supervisor_brings_a_killed_program_back():
         host.check_output(f"kill -KILL {killed}")
         assert answers_healthz_again(
             host,
-            f"{RUNTIME_DIR}/1.sock",
+            f"{app.RUNTIME_DIR}/1.sock",
             killed,
             lambda host=host, name=name: running_programs(host).get(name, 0),
         )
@@ -336,7 +324,7 @@ def test_supervisor_scaling_touches_only_the_difference():
     run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=3)
     for host in app_hosts():
         programs = running_programs(host)
-        assert sorted(programs) == [f"{APP}_01a", f"{APP}_02a", f"{APP}_03a"]
+        assert sorted(programs) == [f"{app.APP}_01a", f"{app.APP}_02a", f"{app.APP}_03a"]
         for name, pid in before[host.backend.host].items():
             assert programs[name] == pid, f"{name} must not restart when another is added"
     run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
@@ -361,11 +349,15 @@ def test_supervisor_surges_every_program_onto_a_new_release_under_load(app_versi
     for host in app_hosts():
         programs = running_programs(host)
         # Every slot now runs on its other side, and only there.
-        assert sorted(programs) == [f"{APP}_01b", f"{APP}_02b"]
+        assert sorted(programs) == [f"{app.APP}_01b", f"{app.APP}_02b"]
         assert set(programs.values()).isdisjoint(before[host.backend.host].values())
-        assert host.file(f"/etc/{APP}/supervisor-programs.env").contains(f"{APP}_01b {APP}_02b")
+        assert host.file(f"/etc/{app.APP}/supervisor-programs.env").contains(
+            f"{app.APP}_01b {app.APP}_02b"
+        )
         for number in (1, 2):
-            assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.1.0"
+            assert (
+                app.healthz(host, f"{app.RUNTIME_DIR}/{number}.sock")["body"]["version"] == "1.1.0"
+            )
 
 
 @pytest.mark.parametrize("command", ["systemctl restart supervisor", "supervisorctl reload"])
@@ -380,7 +372,7 @@ def test_supervisor_starts_the_live_programs_again_when_it_restarts(command):
             assert time.monotonic() < deadline, supervisor_programs(host)
             time.sleep(0.5)
         for number in (1, 2):
-            assert healthz(host, f"{RUNTIME_DIR}/{number}.sock")["status"] == 200
+            assert app.healthz(host, f"{app.RUNTIME_DIR}/{number}.sock")["status"] == 200
 
 
 def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
@@ -395,9 +387,9 @@ def test_supervisor_rollback_restarts_every_program_onto_the_previous_release():
             name[:-1] + ("a" if name.endswith("b") else "b") for name in before[host.backend.host]
         )
         assert set(programs.values()).isdisjoint(before[host.backend.host].values())
-        assert current_release(host) == wanted[host.backend.host]
+        assert app.current_release(host) == wanted[host.backend.host]
         for number in (1, 2):
-            health = healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]
+            health = app.healthz(host, f"{app.RUNTIME_DIR}/{number}.sock")["body"]
             assert health["release"] == wanted[host.backend.host]
 
 
@@ -406,7 +398,7 @@ def test_a_deploy_switching_back_to_systemd_removes_the_programs():
     switch_under_load("playbooks/deploy.yml", wsfleet_app_processes=2)
     for host in app_hosts():
         assert supervisor_programs(host) == {}
-        assert not host.file(f"/etc/supervisor/conf.d/{APP}.conf").exists
+        assert not host.file(f"/etc/supervisor/conf.d/{app.APP}.conf").exists
         assert running_instances(host) == [1, 2]
 
 
@@ -421,14 +413,15 @@ def test_back_to_unix_sockets_and_the_defaults():
         assert not host.file(SWITCH_MARKER).exists
         assert not host.socket("tcp://127.0.0.1:8001").is_listening
         for index in running_instances(host):
-            assert healthz(host, f"{RUNTIME_DIR}/{index}.sock")["status"] == 200
+            assert app.healthz(host, f"{app.RUNTIME_DIR}/{index}.sock")["status"] == 200
 
 
 def fleet_state(host):
     """What a refused run must leave untouched on a host."""
     return host.check_output(
-        f"find {CONFIG_DIR} {BASE_DIR} /etc/systemd/system/{APP}@.service /etc/nginx/nginx.conf "
-        "-maxdepth 2 -printf '%p %s %T@\\n' | sort; readlink " + f"{BASE_DIR}/current"
+        f"find {app.CONFIG_DIR} {app.BASE_DIR} /etc/systemd/system/{app.APP}@.service "
+        "/etc/nginx/nginx.conf -maxdepth 2 -printf '%p %s %T@\\n' | sort; "
+        f"readlink {app.BASE_DIR}/current"
     )
 
 

@@ -17,22 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_checks import remote
-from fleet_checks import (
-    APP,
-    BASE_DIR,
-    RUNTIME_DIR,
-    current_release,
-    example_app_at_version,
-    healthz,
-    hosts_of,
-    live_units,
-    rewrite_server,
-)
-from live_load import assert_nothing_dropped, live_clients, open_connections
-from playbook_runner import PROJECT, ansible_playbook, run_ok
 
-APPS = hosts_of("app")
+from wsfleet_support import stats
+from wsfleet_support.checks import app
+from wsfleet_support.checks.edge import remote
+from wsfleet_support.checks.live_load import (
+    assert_nothing_dropped,
+    live_clients,
+    open_connections,
+)
+from wsfleet_support.checks.playbooks import PROJECT, ansible_playbook, run_ok
+
+APPS = app.hosts_of("app")
 CLIENTS = 300
 # Each client is moved once per rollout (a process replaced once closes its clients once); the
 # margin covers a client whose reconnect happened to land on a process not yet replaced.
@@ -50,14 +46,14 @@ def process_pids(name):
     host = remote(name)
     return {
         slot: int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
-        for slot, unit in live_units(host).items()
+        for slot, unit in app.live_units(host).items()
     }
 
 
 def versions_served(name):
     host = remote(name)
     return {
-        healthz(host, f"{RUNTIME_DIR}/{number}.sock")["body"]["version"]
+        app.healthz(host, f"{app.RUNTIME_DIR}/{number}.sock")["body"]["version"]
         for number in process_pids(name)
     }
 
@@ -66,11 +62,11 @@ def versions_served(name):
 def releases(tmp_path_factory):
     """1.1.0, a good new release, and 9.9.0, whose health check answers 500."""
     sources = {
-        version: str(example_app_at_version(tmp_path_factory, version))
+        version: str(app.example_app_at_version(tmp_path_factory, version))
         for version in ("1.1.0", "9.9.0")
     }
     healthy = "HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK"
-    rewrite_server(sources["9.9.0"], healthy, "HTTPStatus.INTERNAL_SERVER_ERROR")
+    app.rewrite_server(sources["9.9.0"], healthy, "HTTPStatus.INTERNAL_SERVER_ERROR")
     return sources
 
 
@@ -98,13 +94,13 @@ def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
     assert_nothing_dropped(reports[0])
     report = reports[0]
     assert report.server_closes.total() <= CLIENTS * MAX_CLOSES_PER_CLIENT, report.summary()
-    assert max(held) <= MAX_OVER_MEAN * sum(held) / len(held), held
+    assert stats.balance(held) <= MAX_OVER_MEAN, held
     for name in APPS:
         after = process_pids(name)
         # Every process was really restarted, and no process appeared or vanished.
         assert sorted(after) == sorted(before[name])
         assert all(after[number] != before[name][number] for number in after)
-        assert f"{name}: release {current_release(remote(name))} live" in result.stdout
+        assert f"{name}: release {app.current_release(remote(name))} live" in result.stdout
 
 
 def test_a_deploy_under_load_drops_nobody(releases):
@@ -112,7 +108,7 @@ def test_a_deploy_under_load_drops_nobody(releases):
         run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["1.1.0"])
     assert_nothing_dropped(reports[0])
     for name in APPS:
-        assert current_release(remote(name)).startswith("1.1.0-")
+        assert app.current_release(remote(name)).startswith("1.1.0-")
         assert versions_served(name) == {"1.1.0"}
 
 
@@ -129,15 +125,15 @@ def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases
     output = result.stdout + result.stderr
     # The failure names the host, the process and the reason.
     assert f"Rollout stopped at {first}, now back on 1.1.0-" in output
-    assert re.search(rf"serving: process \d+ \({APP}\) failed its health gate", output)
-    assert "health check /healthz answered 500" in output
+    assert re.search(rf"serving: process \d+ \({app.APP}\) failed its health gate", output)
+    assert "health check /app.healthz answered 500" in output
     # The first host serves the release it ran before; the others were never touched.
-    assert current_release(remote(first)).startswith("1.1.0-")
+    assert app.current_release(remote(first)).startswith("1.1.0-")
     assert versions_served(first) == {"1.1.0"}
     assert not remote(first).file("/run/wsfleet-nginx-drain").exists
     for name in others:
         assert process_pids(name) == untouched[name]
-        assert current_release(remote(name)).startswith("1.1.0-")
+        assert app.current_release(remote(name)).startswith("1.1.0-")
     # Surge: the broken successor never received a client, so nobody even reconnected.
     assert_nothing_dropped(reports[0], restarted=False)
     assert reports[0].server_closes.total() == 0, reports[0].summary()
@@ -148,15 +144,15 @@ def test_a_rolling_rollback_under_load_drops_nobody():
         run_ok("playbooks/rollback.yml")
     assert_nothing_dropped(reports[0])
     for name in APPS:
-        assert current_release(remote(name)).startswith("1.0.0-")
+        assert app.current_release(remote(name)).startswith("1.0.0-")
         assert versions_served(name) == {"1.0.0"}
 
 
 def test_the_release_directories_stay_consistent():
     for name in APPS:
         host = remote(name)
-        live = current_release(host)
-        assert host.file(f"{BASE_DIR}/releases/{live}/venv/bin/python").exists
+        live = app.current_release(host)
+        assert host.file(f"{app.BASE_DIR}/releases/{live}/venv/bin/python").exists
         assert not host.file("/run/wsfleet-nginx-drain").exists
 
 
@@ -201,7 +197,7 @@ def test_a_scheduled_rolling_restart_runs_from_a_control_host(tmp_path):
             }
         ),
     )
-    control = remote(hosts_of("acme")[0])
+    control = remote(app.hosts_of("acme")[0])
     timer = control.service("wsfleet-rolling-restart.timer")
     assert timer.is_enabled and timer.is_running
     before = {name: process_pids(name) for name in APPS}

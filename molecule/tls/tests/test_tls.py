@@ -6,24 +6,9 @@ The steps depend on each other: tests of one module, run in file order.
 
 import re
 
-from edge_checks import (
-    address,
-    echo_through,
-    handshake_flood,
-    remote,
-    renewal_under_an_open_websocket,
-)
-from fleet_checks import hosts_of
-from playbook_runner import PROJECT, changed_counts, run_ok
-from tls_checks import (
-    certificate_names,
-    fleet_name,
-    http_get,
-    https_get,
-    mozilla_intermediate_issues,
-    peer_certificate,
-    unverified_certificate,
-)
+from wsfleet_support.checks import edge, tls
+from wsfleet_support.checks.app import hosts_of
+from wsfleet_support.checks.playbooks import PROJECT, changed_counts, run_ok
 
 VARS = PROJECT / "molecule" / "tls" / "vars"
 EDGE = hosts_of("edge")[0]
@@ -44,73 +29,75 @@ def edge_site(*vars_files):
 
 
 def nginx_master_pid(name):
-    return remote(name).check_output("cat /run/nginx.pid")
+    return edge.remote(name).check_output("cat /run/nginx.pid")
 
 
 def test_the_edge_can_serve_a_self_signed_certificate():
     # The edge alone: the scenario's converge has just run site.yml with the defaults on every
     # host, which undid whatever an earlier scenario left on the app hosts.
     edge_site("edge_selfsigned.yml")
-    certificate = unverified_certificate(address(EDGE), EDGE)
+    certificate = tls.unverified_certificate(edge.address(EDGE), EDGE)
     assert certificate.issuer == certificate.subject
-    assert certificate_names(certificate) == [EDGE]
-    edge = remote(EDGE)
-    assert not edge.file("/etc/ssl/wsfleet/fullchain.pem").is_symlink
-    assert edge.file("/etc/ssl/wsfleet/privkey.pem").mode == 0o600
+    assert tls.certificate_names(certificate) == [EDGE]
+    edge_host = edge.remote(EDGE)
+    assert not edge_host.file("/etc/ssl/wsfleet/fullchain.pem").is_symlink
+    assert edge_host.file("/etc/ssl/wsfleet/privkey.pem").mode == 0o600
     # The certificate verifies itself: a client that trusts it gets its echo.
-    edge.check_output("cp /etc/ssl/wsfleet/fullchain.pem /tmp/self-signed.pem")
-    local_copy = PROJECT / ".fleet" / "wsfleet-molecule" / "edge-self-signed.pem"
-    local_copy.write_text(edge.file("/tmp/self-signed.pem").content_string)
-    assert echo_through(EDGE, server_name=EDGE, cafile=str(local_copy)) == "hello"
+    edge_host.check_output("cp /etc/ssl/wsfleet/fullchain.pem /tmp/self-signed.pem")
+    local_copy = tls.fleet_state_dir() / "edge-self-signed.pem"
+    local_copy.write_text(edge_host.file("/tmp/self-signed.pem").content_string)
+    assert edge.echo_through(EDGE, server_name=EDGE, cafile=str(local_copy)) == "hello"
 
 
 def issued_certificates(name):
     """How many certificates certbot has obtained on a host (its lineage's archive)."""
-    return len(remote(name).check_output("ls /etc/letsencrypt/archive/wsfleet").split())
+    return len(edge.remote(name).check_output("ls /etc/letsencrypt/archive/wsfleet").split())
 
 
 def test_back_to_acme_the_issued_certificate_returns_without_a_new_request():
     issued = issued_certificates(EDGE)
     edge_site()
-    edge = remote(EDGE)
-    assert edge.file("/etc/ssl/wsfleet/fullchain.pem").linked_to.startswith("/etc/letsencrypt/")
+    edge_host = edge.remote(EDGE)
+    assert edge_host.file("/etc/ssl/wsfleet/fullchain.pem").linked_to.startswith(
+        "/etc/letsencrypt/"
+    )
     assert issued_certificates(EDGE) == issued
-    certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
-    assert certificate_names(certificate) == [fleet_name(EDGE)]
+    certificate = tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
+    assert tls.certificate_names(certificate) == [tls.fleet_name(EDGE)]
 
 
 def test_app_hosts_end_tls_and_the_edge_verifies_each_by_name():
     site("tls_everywhere.yml")
     for name in APPS:
         # Each app host serves its own Pebble certificate, and serves clients directly.
-        certificate = peer_certificate(address(name), fleet_name(name))
-        assert certificate_names(certificate) == [fleet_name(name)]
-        assert echo_through(name) == "hello"
-        status, _ = http_get(address(name), fleet_name(name))
+        certificate = tls.peer_certificate(edge.address(name), tls.fleet_name(name))
+        assert tls.certificate_names(certificate) == [tls.fleet_name(name)]
+        assert edge.echo_through(name) == "hello"
+        status, _ = tls.http_get(edge.address(name), tls.fleet_name(name))
         assert status == 301
-    assert mozilla_intermediate_issues(address(APPS[0]), fleet_name(APPS[0])) == {}
+    assert tls.mozilla_intermediate_issues(edge.address(APPS[0]), tls.fleet_name(APPS[0])) == {}
     # Through the edge: enough sessions to reach every app host, each over verified TLS.
-    edge = remote(EDGE)
-    edge.check_output("truncate -s 0 /var/log/nginx/access.log")
+    edge_host = edge.remote(EDGE)
+    edge_host.check_output("truncate -s 0 /var/log/nginx/access.log")
     for number in range(4 * len(APPS)):
-        assert echo_through(EDGE, message=f"m{number}") == f"m{number}"
-    log = edge.check_output("cat /var/log/nginx/access.log")
+        assert edge.echo_through(EDGE, message=f"m{number}") == f"m{number}"
+    log = edge_host.check_output("cat /var/log/nginx/access.log")
     reached = set(re.findall(r'" 101 .* upstream=(\S+):443 ust=101', log))
-    assert reached == {address(name) for name in APPS}
+    assert reached == {edge.address(name) for name in APPS}
 
 
 def test_the_edge_refuses_a_backend_whose_certificate_has_another_name():
-    edge = remote(EDGE)
+    edge_host = edge.remote(EDGE)
     edge_site("wrong_backend_name.yml")
-    edge.check_output("truncate -s 0 /var/log/nginx/access.log /var/log/nginx/error.log")
+    edge_host.check_output("truncate -s 0 /var/log/nginx/access.log /var/log/nginx/error.log")
     # Clients still get through: a refused backend is skipped by proxy_next_upstream.
     for number in range(4 * len(APPS)):
-        assert echo_through(EDGE, message=f"m{number}") == f"m{number}"
-    errors = edge.check_output("cat /var/log/nginx/error.log")
+        assert edge.echo_through(EDGE, message=f"m{number}") == f"m{number}"
+    errors = edge_host.check_output("cat /var/log/nginx/error.log")
     assert 'upstream SSL certificate does not match "impostor.wsfleet.test"' in errors
-    access = edge.check_output("cat /var/log/nginx/access.log")
+    access = edge_host.check_output("cat /var/log/nginx/access.log")
     served_by = set(re.findall(r"upstream=(?:\S+, )*(\S+):443 ust=(?:\S+, )*101", access))
-    assert address(APPS[0]) not in served_by
+    assert edge.address(APPS[0]) not in served_by
     edge_site("tls_everywhere.yml")
 
 
@@ -120,32 +107,34 @@ def test_a_new_domain_list_gets_a_new_certificate_once():
     edge_site("tls_everywhere.yml", "two_names.yml")
     # Each issuance adds a certificate, a chain, a full chain and a key to the archive.
     assert issued_certificates(EDGE) == issued + 4
-    certificate = peer_certificate(address(EDGE), fleet_name(EDGE))
-    assert certificate_names(certificate) == sorted([fleet_name(EDGE), f"ws.{fleet_name(EDGE)}"])
-    assert echo_through(EDGE, server_name=f"ws.{fleet_name(EDGE)}") == "hello"
+    certificate = tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
+    assert tls.certificate_names(certificate) == sorted(
+        [tls.fleet_name(EDGE), f"ws.{tls.fleet_name(EDGE)}"]
+    )
+    assert edge.echo_through(EDGE, server_name=f"ws.{tls.fleet_name(EDGE)}") == "hello"
     again = edge_site("tls_everywhere.yml", "two_names.yml")
-    assert changed_counts(again)[EDGE] == 0
+    assert changed_counts(again.stdout)[EDGE] == 0
     assert issued_certificates(EDGE) == issued + 4
 
 
 def test_a_renewal_by_the_timers_service_reloads_nginx_without_dropping_websockets():
     # A reload, not a restart: the same master process, the new certificate served.
-    renewal_under_an_open_websocket(EDGE, lambda: nginx_master_pid(EDGE))
+    edge.renewal_under_an_open_websocket(EDGE, lambda: nginx_master_pid(EDGE))
 
 
 def test_a_handshake_flood_from_one_address_gets_429():
     edge_site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml")
-    statuses = handshake_flood(EDGE, FLOOD_SIZE)
+    statuses = edge.handshake_flood(EDGE, FLOOD_SIZE)
     assert set(statuses) == {101, 429}
     # At most the burst and the rate's share pass; most of a sudden flood is refused.
     assert statuses.count(429) >= FLOOD_SIZE // 2
     # HSTS goes with every HTTPS response, refusals included.
-    _, headers, _ = https_get(address(EDGE), fleet_name(EDGE))
+    _, headers, _ = tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE))
     assert headers["Strict-Transport-Security"] == "max-age=63072000"
 
 
 def test_back_to_the_site_defaults():
     site()
-    assert echo_through(EDGE) == "hello"
+    assert edge.echo_through(EDGE) == "hello"
     for name in APPS:
-        assert remote(name).socket("tcp://0.0.0.0:443").is_listening is False
+        assert edge.remote(name).socket("tcp://0.0.0.0:443").is_listening is False

@@ -17,24 +17,20 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_checks import address, remote, timed_handshake
-from fleet_checks import (
-    APP,
-    BASE_DIR,
-    RUNTIME_DIR,
-    active_units,
-    current_release,
-    example_app_at_version,
-    healthz,
-    hosts_of,
-    live_units,
-    rewrite_server,
-)
-from live_load import EDGE, container, figures, live_clients
-from playbook_runner import ansible_playbook, changed_counts, playbook_command, run_ok
-from tls_checks import fleet_name, https_get
 
-APPS = hosts_of("app")
+from wsfleet_support.checks import app
+from wsfleet_support.checks.edge import address, remote, timed_handshake
+from wsfleet_support.checks.live_load import container, figures, live_clients
+from wsfleet_support.checks.playbooks import (
+    ansible_playbook,
+    changed_counts,
+    playbook_command,
+    run_ok,
+)
+from wsfleet_support.checks.tls import fleet_name, https_get
+
+APPS = app.hosts_of("app")
+EDGE = app.hosts_of("edge")[0]
 CLIENTS = 200
 # A release that fails its gate is given up after this many more attempts.
 QUICK_GATE = {"wsfleet_app_health_retries": 12}
@@ -75,13 +71,13 @@ def releases(tmp_path_factory):
     3.0.0, good but slow to start (5 s before it listens), which holds a surge open long enough
     for the controller to be killed in the middle of it."""
     sources = {
-        version: example_app_at_version(tmp_path_factory, version)
+        version: app.example_app_at_version(tmp_path_factory, version)
         for version in ("2.0.0", "6.6.6", "3.0.0")
     }
     start = "def main() -> int:\n    configure_logging()\n"
-    rewrite_server(sources["6.6.6"], start, start + "    return 3\n")
+    app.rewrite_server(sources["6.6.6"], start, start + "    return 3\n")
     listen = "    if settings.socket_path is not None:\n        remove_stale_socket"
-    rewrite_server(sources["3.0.0"], listen, "    await asyncio.sleep(5)\n" + listen)
+    app.rewrite_server(sources["3.0.0"], listen, "    await asyncio.sleep(5)\n" + listen)
     return {version: str(path) for version, path in sources.items()}
 
 
@@ -135,7 +131,7 @@ def test_the_edge_cut_off_from_an_app_host_sends_handshakes_to_the_others():
 
 def test_a_crash_looping_release_is_caught_by_the_gate_and_rolled_back(releases):
     first = APPS[0]
-    before = {name: current_release(remote(name)) for name in APPS}
+    before = {name: app.current_release(remote(name)) for name in APPS}
     with live_clients(CLIENTS) as (reports, _runner):
         result = ansible_playbook(
             "playbooks/deploy.yml", wsfleet_app_source_path=releases["6.6.6"], **QUICK_GATE
@@ -145,10 +141,10 @@ def test_a_crash_looping_release_is_caught_by_the_gate_and_rolled_back(releases)
     assert f"Rollout stopped at {first}, now back on {before[first]}" in output
     for name in APPS:
         host = remote(name)
-        assert current_release(host) == before[name]
+        assert app.current_release(host) == before[name]
         # The crash loop never left a unit failed for good, and nothing else runs.
         assert host.check_output("systemctl --failed --no-legend --plain") == ""
-        assert len(live_units(host)) == len(host.process.filter(user=APP))
+        assert len(app.live_units(host)) == len(host.process.filter(user=app.APP))
     # Surge: the crashing successors never received a client, so nobody was moved.
     report = reports[0]
     assert report.handshakes_failed == 0 and report.abnormal_closures == 0, report.summary()
@@ -160,7 +156,7 @@ def test_a_crash_looping_release_is_caught_by_the_gate_and_rolled_back(releases)
 def a_full_disk():
     """The releases folder of the last app host on a small filesystem of its own, full."""
     host = remote(APPS[-1])
-    releases = f"{BASE_DIR}/releases"
+    releases = f"{app.BASE_DIR}/releases"
     host.check_output(
         f"mkdir -p /root/releases.real && mount --bind {releases} /root/releases.real && "
         f"mount -t tmpfs -o size=200m wsfleet-fault {releases} && "
@@ -173,7 +169,7 @@ def a_full_disk():
 
 
 def test_a_full_disk_stops_the_deploy_before_anything_switches(releases, a_full_disk):
-    before = {name: current_release(remote(name)) for name in APPS}
+    before = {name: app.current_release(remote(name)) for name in APPS}
     with live_clients(CLIENTS) as (reports, _runner):
         result = ansible_playbook("playbooks/deploy.yml", wsfleet_app_source_path=releases["2.0.0"])
     assert result.returncode != 0
@@ -182,8 +178,8 @@ def test_a_full_disk_stops_the_deploy_before_anything_switches(releases, a_full_
     assert "nothing was installed or switched" in output
     assert "Roll this host out" not in output
     for name in APPS:
-        assert current_release(remote(name)) == before[name]
-    installed = a_full_disk.check_output(f"ls {BASE_DIR}/releases").split()
+        assert app.current_release(remote(name)) == before[name]
+    installed = a_full_disk.check_output(f"ls {app.BASE_DIR}/releases").split()
     assert not [name for name in installed if name.startswith("2.0.0-")]
     report = reports[0]
     assert report.handshakes_failed == 0 and report.messages_lost == 0, report.summary()
@@ -192,8 +188,8 @@ def test_a_full_disk_stops_the_deploy_before_anything_switches(releases, a_full_
 
 def surge_under_way(host):
     """The release switched and a successor runs beside the process it will replace."""
-    pending = host.file(f"{BASE_DIR}/.rollout-pending").exists
-    return pending and len(active_units(host)) > len(live_units(host))
+    pending = host.file(f"{app.BASE_DIR}/.rollout-pending").exists
+    return pending and len(app.active_units(host)) > len(app.live_units(host))
 
 
 def cut_the_deploy_short(source, first):
@@ -216,22 +212,22 @@ def test_a_controller_killed_mid_rollout_leaves_nothing_a_rerun_does_not_heal(re
     first = APPS[0]
     with live_clients(CLIENTS) as (reports, _runner):
         cut_the_deploy_short(releases["3.0.0"], first)
-        assert remote(first).file(f"{BASE_DIR}/.rollout-pending").exists
+        assert remote(first).file(f"{app.BASE_DIR}/.rollout-pending").exists
         rerun_started = time.monotonic()
         run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["3.0.0"])
         rerun_seconds = time.monotonic() - rerun_started
     for name in APPS:
         host = remote(name)
-        units = active_units(host)
-        live = live_units(host)
+        units = app.active_units(host)
+        live = app.live_units(host)
         # One process per slot, the one its link reaches; every process on the live release.
         assert len(units) == len(live), units
         for slot, unit in live.items():
-            link = host.file(f"{RUNTIME_DIR}/{slot}.sock").linked_to
-            assert link == f"{RUNTIME_DIR}/{unit.split('@')[1]}.sock"
-            assert healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["version"] == "3.0.0"
-        assert current_release(host).startswith("3.0.0-")
-        assert not host.file(f"{BASE_DIR}/.rollout-pending").exists
+            link = host.file(f"{app.RUNTIME_DIR}/{slot}.sock").linked_to
+            assert link == f"{app.RUNTIME_DIR}/{unit.split('@')[1]}.sock"
+            assert app.healthz(host, f"{app.RUNTIME_DIR}/{slot}.sock")["body"]["version"] == "3.0.0"
+        assert app.current_release(host).startswith("3.0.0-")
+        assert not host.file(f"{app.BASE_DIR}/.rollout-pending").exists
         assert not host.file("/run/wsfleet-nginx-drain").exists
     # The cut surge and the re-run moved clients only with clean 1012 closes.
     report = reports[0]
@@ -298,7 +294,7 @@ def test_an_app_host_stopped_mid_deploy_fails_alone_and_a_rerun_heals_it(release
         )
         # The moment the first host's rollout has switched, the other host dies.
         assert wait_until(
-            lambda: current_release(remote(first)).startswith("2.0.0-"), deadline=600, step=0.5
+            lambda: app.current_release(remote(first)).startswith("2.0.0-"), deadline=600, step=0.5
         )
         networks = container_networks(stopped)
         podman("stop", "--time", "0", container(stopped))
@@ -309,7 +305,7 @@ def test_an_app_host_stopped_mid_deploy_fails_alone_and_a_rerun_heals_it(release
     assert deploy.returncode != 0
     assert re.search(rf"{stopped}\s+: .*unreachable=1", output), output[-3000:]
     assert re.search(rf"{first}\s+: .*unreachable=0\s+failed=0", output), output[-3000:]
-    assert current_release(remote(first)).startswith("2.0.0-")
+    assert app.current_release(remote(first)).startswith("2.0.0-")
     assert report.messages_lost == 0, report.summary()
     FIGURES["app_host_stopped_mid_deploy"] = {
         **figures(report),
@@ -320,6 +316,6 @@ def test_an_app_host_stopped_mid_deploy_fails_alone_and_a_rerun_heals_it(release
     assert wait_until(lambda: booted(stopped), step=1) is not None
     run_ok("playbooks/deploy.yml", wsfleet_app_source_path=releases["2.0.0"])
     again = run_ok("site.yml", wsfleet_app_source_path=releases["2.0.0"])
-    assert set(changed_counts(again).values()) == {0}, again.stdout[-3000:]
+    assert set(changed_counts(again.stdout).values()) == {0}, again.stdout[-3000:]
     for name in APPS:
-        assert current_release(remote(name)).startswith("2.0.0-")
+        assert app.current_release(remote(name)).startswith("2.0.0-")

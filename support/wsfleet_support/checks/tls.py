@@ -1,8 +1,9 @@
 """TLS checks from the controller against fleet hosts reached by address, named by their
 fleet names (<host>.wsfleet.test), verified against the fleet's Pebble root."""
 
+from __future__ import annotations
+
 import http.client
-import os
 import socket
 import ssl
 from pathlib import Path
@@ -24,24 +25,20 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
-FLEET_DOMAIN = "wsfleet.test"
+from wsfleet_support.fleet import FLEET_DOMAIN, fleet_name, molecule_fleet
+
 # Pebble 2.4 signs for five years and cannot be told otherwise; real ACME CAs sign for 90 days
 # or less. Only this one limit of Mozilla's profile is relaxed, and only for Pebble.
 PEBBLE_CERTIFICATE_DAYS = 1826
 
 
 def fleet_state_dir():
-    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-    return project / ".fleet" / os.environ.get("WSFLEET_FLEET_NAME", "wsfleet-molecule")
+    return molecule_fleet().state
 
 
 def acme_root():
     """Pebble's root: makes a new one on every start, fetched by fleet/acme.yml."""
-    return str(fleet_state_dir() / "acme-root.pem")
-
-
-def fleet_name(host_name):
-    return f"{host_name}.{FLEET_DOMAIN}"
+    return molecule_fleet().acme_root()
 
 
 def verifying_context(cafile=None):
@@ -124,3 +121,6 @@ def mozilla_intermediate_issues(address, server_name, cafile=None):
     except ServerNotCompliantWithTlsConfiguration as error:
         return error.issues
     return {}
+
+
+__all__ = ["FLEET_DOMAIN", "fleet_name"]

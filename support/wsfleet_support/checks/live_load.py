@@ -1,25 +1,25 @@
-"""Live WebSocket clients through the edge while a test does something to the fleet
-(bench/wsload.py): numbered messages, resent after a reconnect, every close accounted for."""
+"""Live WebSocket clients through the edge while a molecule test does something to the fleet
+(wsfleet_support.wsload): numbered messages, resent after a reconnect, every close accounted for."""
 
-import os
-import sys
 from contextlib import contextmanager
 
-from edge_checks import address, remote
-from fleet_checks import RUNTIME_DIR, healthz, hosts_of, live_units
-from playbook_runner import PROJECT
-from tls_checks import acme_root, fleet_name
+from wsfleet_support.checks.app import RUNTIME_DIR, address, healthz, hosts_of, live_units
+from wsfleet_support.checks.app import remote_host as remote
+from wsfleet_support.checks.tls import acme_root, fleet_name
+from wsfleet_support.fleet import molecule_fleet
+from wsfleet_support.wsload import LoadConfig, LoadRunner
 
-sys.path.insert(0, str(PROJECT))
-from bench.wsload import LoadConfig, LoadRunner
-
-EDGE = hosts_of("edge")[0]
 CLEAN_CLOSE_CODES = {"1001", "1012"}
+
+
+def edge():
+    """The scenario's edge host, where the clients connect."""
+    return hosts_of("edge")[0]
 
 
 def container(name):
     """The podman container behind a local-fleet host."""
-    return f"{os.environ['WSFLEET_FLEET_NAME']}-{name}"
+    return molecule_fleet().container(name)
 
 
 def open_connections(name):
@@ -36,8 +36,8 @@ def live_clients(clients, **options):
     """Clients holding wss:// connections through the edge while the block runs; yields a
     list that receives their report when the block ends, and the runner itself."""
     config = LoadConfig(
-        url=f"wss://{fleet_name(EDGE)}/",
-        connect_to=address(EDGE),
+        url=f"wss://{fleet_name(edge())}/",
+        connect_to=address(edge()),
         ca_file=acme_root(),
         clients=clients,
         rate=1.0,

@@ -13,21 +13,14 @@ import contextlib
 import ssl
 import time
 
-import testinfra
-from playbook_runner import INVENTORY
-from tls_checks import acme_root, fleet_name, peer_certificate
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import InvalidStatus
 
+from wsfleet_support.checks.app import address
+from wsfleet_support.checks.app import remote_host as remote
+from wsfleet_support.checks.tls import acme_root, fleet_name, peer_certificate
+
 RENEWAL_DROP_IN = "/etc/systemd/system/certbot.service.d/zz-force.conf"
-
-
-def remote(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def address(name):
-    return remote(name).ansible.get_variables()["ansible_host"]
 
 
 def _wss(name, server_name=None, cafile=None, open_timeout=10, **options):

@@ -1,13 +1,16 @@
-"""What every scenario's testinfra checks share: paths of the deployed example app and small
-scripts that run inside its virtualenv on a host."""
+"""The deployed example app on the scenario's app hosts: its paths, its units, and its
+processes' /healthz read on a host (remote/probe.py)."""
+
+from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
-import testinfra.utils.ansible_runner
+from wsfleet_support import remote
+from wsfleet_support.fleet import Inventory
+from wsfleet_support.paths import EXAMPLE_APP
 
 APP = "echo"
 BASE_DIR = f"/srv/{APP}"
@@ -15,34 +18,23 @@ CONFIG_DIR = f"/etc/{APP}"
 RUNTIME_DIR = f"/run/{APP}"
 VENV_PYTHON = f"{BASE_DIR}/current/venv/bin/python"
 
-# Run inside the app's own virtualenv on the host: a GET /healthz over one unix socket.
-HEALTHZ_OVER_UNIX_SOCKET = """
-import http.client, json, socket, sys
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(5)
-        self.sock.connect(sys.argv[1])
-connection = UnixHTTPConnection("localhost")
-connection.request("GET", "/healthz")
-response = connection.getresponse()
-print(json.dumps({"status": response.status, "body": json.loads(response.read())}))
-"""
-
-# A real WebSocket handshake on one unix socket, a ping/pong, and an echo.
-WEBSOCKET_OVER_UNIX_SOCKET = """
-import sys
-from websockets.sync.client import unix_connect
-with unix_connect(sys.argv[1], uri="ws://localhost/", open_timeout=5) as websocket:
-    websocket.ping().wait(5)
-    websocket.send("ping through " + sys.argv[1])
-    print(websocket.recv(timeout=5))
-"""
-
-
 # A process's systemd unit: slot N runs as <app>@Na or <app>@Nb (the other side is a surge
 # successor for a moment during a rollout).
 UNIT = re.compile(rf"^({APP}@(\d+)[ab])\.service$")
+
+
+def hosts_of(group):
+    """The scenario's hosts of an inventory group, by name."""
+    return Inventory().hosts_of(group)
+
+
+def remote_host(name):
+    """A testinfra host for one of the scenario's hosts."""
+    return Inventory().host(name)
+
+
+def address(name):
+    return Inventory().address(name)
 
 
 def live_units(host):
@@ -66,15 +58,26 @@ def main_pid(host, slot):
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
 
 
-def hosts_of(group):
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    return testinfra.utils.ansible_runner.AnsibleRunner(inventory).get_hosts(group)
+def probe_command(host, *args):
+    """The command that runs remote/probe.py on a host (the standard library's python3)."""
+    return remote.command(host, "probe.py", *args)
 
 
 def healthz(host, socket_path):
-    """GET /healthz on one process's unix socket, from inside the host."""
-    return json.loads(
-        host.check_output(f"{VENV_PYTHON} -c '{HEALTHZ_OVER_UNIX_SOCKET}' {socket_path}")
+    """GET /healthz on one process's unix socket, from inside the host: {status, body}."""
+    return json.loads(host.check_output(probe_command(host, "healthz", socket_path)))
+
+
+def healthz_over_tcp(host, port):
+    """GET /healthz on one process's loopback port, from inside the host: its body."""
+    return json.loads(host.check_output(probe_command(host, "healthz-tcp", port)))["body"]
+
+
+def websocket_echo(host, target):
+    """A WebSocket handshake, a ping and an echo, from inside the host with the app's own
+    websockets (remote/ws_probe.py): the echo of "ping through TARGET"."""
+    return host.check_output(
+        remote.command(host, "ws_probe.py", "echo", target, python=VENV_PYTHON)
     )
 
 
@@ -85,8 +88,7 @@ def current_release(host):
 def example_app_at_version(tmp_path_factory, version):
     """A copy of the example app whose package has another version: a new release to deploy."""
     source = tmp_path_factory.mktemp(f"app-{version}")
-    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-    shutil.copytree(project / "examples" / "echo_app", source, dirs_exist_ok=True)
+    shutil.copytree(EXAMPLE_APP, source, dirs_exist_ok=True)
     pyproject = source / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')

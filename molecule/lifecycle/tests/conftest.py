@@ -1,6 +1,0 @@
-"""Helpers for the lifecycle checks live in molecule/shared."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
