@@ -7,6 +7,7 @@ import pwd
 from pathlib import Path
 
 import pytest
+from ansible_collections.wsfleet.deploy.plugins.module_utils import host_config as host_config_utils
 from ansible_collections.wsfleet.deploy.plugins.modules import host_config
 from module_runner import Commands, run_module
 
@@ -336,16 +337,35 @@ def test_prerequisites_installed_before_the_call_reload_the_services_on_them(tmp
     assert not result["changed"]
 
 
-def test_systemd_reads_its_units_again_only_when_one_changed(tmp_path, host, monkeypatch):
-    units = tmp_path / "systemd" / "system"
-    monkeypatch.setattr(
-        host_config, "needs_daemon_reload", lambda changed: any(str(units) in p for p in changed)
-    )
-    run(files=[{"path": str(tmp_path / "a.conf"), "content": "x"}])
-    assert ran(host) == []
-    ok, result = run(files=[{"path": str(units / "echo@.service"), "content": "[Unit]\n"}])
+@pytest.fixture
+def units(tmp_path, monkeypatch):
+    """A folder that stands for /etc/systemd/system."""
+    folder = tmp_path / "systemd" / "system"
+    monkeypatch.setattr(host_config_utils, "SYSTEMD_PATHS", (str(folder) + "/",))
+    return folder
+
+
+def test_systemd_reads_its_units_again_before_the_services_only_when_one_changed(
+    tmp_path, host, units
+):
+    host.active = {"echo.service"}
+    service = {"name": "echo.service", "restart_on": [str(units), str(tmp_path / "a.conf")]}
+    ok, result = run(files=[{"path": str(tmp_path / "a.conf"), "content": "x"}], services=[service])
     assert ok, result
-    assert ran(host) == [["systemctl", "daemon-reload"]]
+    assert ran(host) == [["systemctl", "restart", "echo.service"]]
+    host.commands.calls.clear()
+    unit = {"path": str(units / "echo.service.d" / "limits.conf"), "content": "[Service]\n"}
+    ok, result = run(files=[unit], services=[service])
+    assert ok, result
+    assert ran(host) == [["systemctl", "daemon-reload"], ["systemctl", "restart", "echo.service"]]
+
+
+def test_check_mode_does_not_reload_systemd(tmp_path, host, units):
+    unit = {"path": str(units / "echo.service"), "content": "[Unit]\n"}
+    ok, result = run(files=[unit], _ansible_check_mode=True)
+    assert ok, result
+    assert result["changed_paths"] == [unit["path"]]
+    assert ran(host) == []
 
 
 @pytest.mark.parametrize(
