@@ -18,8 +18,8 @@ wsfleet_router, limited to the edge host) and is measured the same way. For each
 - Handshakes per second: HANDSHAKERS concurrent clients on the controller (one source address),
   each opening a wss connection after another for HANDSHAKE_SECONDS, each closed once open.
   Once at the defaults (per-address limit: 100/s averaged, with a burst; 429 beyond), once with
-  the limits off on every host (wsfleet_nginx_limit_handshake_rate=0, which the haproxy role
-  inherits), with the router's CPU time on the edge.
+  the limits off on every host (wsfleet_router_limit_handshake_rate=0, which both routers
+  read), with the router's CPU time on the edge.
 
 With --switch-back the edge goes back to NGINX at the end (the switch timed too). Writes
 OUT/routers.json and OUT/routers.md. Load goes only to the fleet's own hosts. Timings are
@@ -33,15 +33,12 @@ import asyncio
 import json
 import math
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +56,12 @@ from bench.report import (
     markdown_table,
     section,
 )
-from bench.wsload import (
+from wsfleet_support import benchmark, ssh
+from wsfleet_support.wsload import (
     HANDSHAKE_ERRORS,
     LoadConfig,
     connect_options,
     describe_handshake_failure,
-    raise_open_files_limit,
 )
 
 ROUTERS = {"nginx": "NGINX", "haproxy": "HAProxy"}
@@ -80,8 +77,8 @@ HANDSHAKE_SECONDS = 30.0
 HANDSHAKERS = 32
 LATENCY_SAMPLES = 2000
 # As JSON, so that the roles' argument specs get a number.
-LIMITS_OFF = json.dumps({"wsfleet_nginx_limit_handshake_rate": 0})
-# The roles' defaults (wsfleet_nginx_limit_handshake_rate and _burst), for the report's text.
+LIMITS_OFF = json.dumps({"wsfleet_router_limit_handshake_rate": 0})
+# The router role's defaults (wsfleet_router_limit_handshake_rate and _burst), for the report.
 DEFAULT_RATE = 100
 DEFAULT_BURST = 1000
 ACCEPTED = "accepted"
@@ -129,8 +126,7 @@ def edge() -> dict:
 
 def restart_router(router: str) -> None:
     """A fresh router: the memory of earlier connections stays in a process that held them."""
-    command = run.ssh_command(edge()["address"], "systemctl", "restart", f"{router}.service")
-    subprocess.run(command, check=True, capture_output=True)
+    ssh.run(run.BENCH_FLEET, edge()["address"], "systemctl", "restart", f"{router}.service")
     wait_answering()
 
 
@@ -166,8 +162,7 @@ def router_cpu_seconds(router: str) -> float:
     # A process gone between pgrep and cat is no error.
     processes = f"$(pgrep -x {ROUTER_PROCESS[router]})"
     script = f"for p in {processes}; do cat /proc/$p/stat 2>/dev/null; done; true"
-    command = run.ssh_command(edge()["address"], "sh", "-c", run._quote(script))
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    out = ssh.shell(run.BENCH_FLEET, edge()["address"], script)
     # Containers share the controller's kernel, and with it the tick length.
     return cpu_ticks(out) / os.sysconf("SC_CLK_TCK")
 
@@ -307,7 +302,7 @@ def measure_router(
 
 def edge_latency(router: str, count: int) -> dict:
     run.say(f"{ROUTERS[router]}: latency, {count} echo round trips through the edge")
-    return run.percentiles(run.edge_round_trips(count))
+    return run.latency_summary(run.edge_round_trips(count))
 
 
 def edge_capacity(router: str, target: int) -> dict:
@@ -683,8 +678,8 @@ def method_lines(results: Mapping[str, Any]) -> list[str]:
         f"- Handshakes: {fmt(settings.get('handshakers'))} concurrent handshakers on the "
         f"controller (one address) for {fmt(settings.get('handshake_seconds'), 0)} s, each "
         "opening a wss:// connection after another, each closed once open; at the defaults, "
-        "then with the limits off on every host (`wsfleet_nginx_limit_handshake_rate: 0`, "
-        "which the haproxy role inherits; the app hosts' NGINX limits per address too).",
+        "then with the limits off on every host (`wsfleet_router_limit_handshake_rate: 0`, "
+        "which both routers read; the app hosts' NGINX limits per address too).",
         f"- Rolling restart: `playbooks/rolling_restart.yml` under "
         f"{fmt(settings.get('clients'))} clients at 1 message/s through the edge.",
         "",
@@ -730,11 +725,7 @@ def write_outputs(results: dict, out: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default=str(run.PROJECT / "docs" / "benchmarks"))
-    parser.add_argument("--clients", type=int, default=2000)
+    parser = benchmark.parser(__doc__)
     parser.add_argument("--capacity", type=int, default=8000)
     parser.add_argument("--handshake-seconds", type=float, default=HANDSHAKE_SECONDS)
     parser.add_argument("--handshakers", type=int, default=HANDSHAKERS)
@@ -742,40 +733,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--switch-back", action="store_true", help="last, put NGINX back at the edge (timed)"
     )
-    parser.add_argument("--keep-fleet", action="store_true", help="leave the fleet up afterwards")
     return parser.parse_args(argv)
 
 
 def new_results(args: argparse.Namespace, argv: list[str]) -> dict:
-    return {
-        "command": "python -m bench.routers " + shlex.join(argv),
-        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": run.machine(),
-        "fleet": {
-            "app_hosts": run.APP_HOSTS,
-            "processes_per_host": os.cpu_count(),
-            "edge_hosts": 1,
-            "app_host_router": "nginx",
-        },
-        "settings": {
-            "clients": args.clients,
-            "capacity": args.capacity,
-            "memory_connections": min(args.capacity, MEMORY_CONNECTIONS),
-            "handshake_seconds": args.handshake_seconds,
-            "handshakers": args.handshakers,
-            "latency_samples": args.latency_samples,
-        },
-        "playbooks": {},
-        "routers": {router: {} for router in ROUTERS},
+    fleet = {
+        "app_hosts": run.APP_HOSTS,
+        "processes_per_host": os.cpu_count(),
+        "edge_hosts": 1,
+        "app_host_router": "nginx",
     }
+    settings = {
+        "clients": args.clients,
+        "capacity": args.capacity,
+        "memory_connections": min(args.capacity, MEMORY_CONNECTIONS),
+        "handshake_seconds": args.handshake_seconds,
+        "handshakers": args.handshakers,
+        "latency_samples": args.latency_samples,
+    }
+    routers = {router: {} for router in ROUTERS}
+    return benchmark.new_results(
+        "bench.routers", argv, fleet=fleet, settings=settings, playbooks={}, routers=routers
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    raise_open_files_limit()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = benchmark.output_folder(args.out)
     results = new_results(args, argv)
     began = time.monotonic()
 
@@ -792,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         save()
         if not args.keep_fleet:
-            run.localfleet("down", check=False)
+            run.fleet_down()
     run.say(f"report: {out / REPORT_NAME}")
     print(summary(results["figures"]), flush=True)
     return 0

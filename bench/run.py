@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import shutil
 import ssl
@@ -42,24 +41,27 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from websockets.asyncio.client import connect
 
 from bench.report import results_figures, write_report
-from bench.wsload import LoadConfig, LoadRunner, raise_open_files_limit
+from wsfleet_support import benchmark, ssh, stats
+from wsfleet_support.benchmark import machine
+from wsfleet_support.fleet import LocalFleet, fleet_name
+from wsfleet_support.paths import EXAMPLE_APP, PROJECT
+from wsfleet_support.playbooks import BIN, changed_counts, run_playbook, run_timed
+from wsfleet_support.wsload import LoadConfig, LoadRunner
 
-PROJECT = Path(__file__).resolve().parent.parent
 FLEET = "wsfleet-bench"
-STATE = PROJECT / ".fleet" / FLEET
 INVENTORY = PROJECT / "inventories" / "local" / "bench-hosts.yml"
-BIN = Path(sys.executable).parent
+BENCH_FLEET = LocalFleet(FLEET, INVENTORY)
+STATE = BENCH_FLEET.state
 APP = "echo"
 RUNTIME_DIR = f"/run/{APP}"
 # Where app_rollout leaves the report of the last rollout on each host.
 LAST_ROLLOUT = f"/srv/{APP}/last-rollout.json"
-DOMAIN = "wsfleet.test"
+APP_PYTHON = f"/srv/{APP}/current/venv/bin/python"
 APP_HOSTS = 3
 # The optional scaling run: a larger fleet, restarted in 4 host batches without load.
 LARGE_APP_HOSTS = 8
@@ -68,123 +70,9 @@ LARGE_SERIAL = "25%"
 # Seconds the load runs before the measured action, and after it before the balance is read.
 SETTLE_SECONDS = 5
 BALANCE_DELAY_SECONDS = 5
+LATENCY_POINTS = (50, 90, 99, 99.9)
 
-# The start of the scripts below, run on app hosts with python3 (stdlib only): HTTP over the
-# unix socket of one process. Each process slot N runs as APP@Na or APP@Nb on RUNTIME/Na.sock
-# or Nb.sock; RUNTIME/N.sock, where NGINX connects, is a symlink to the live one.
-UNIX_HTTP = r"""
-import glob, http.client, json, os, re, socket, subprocess, sys, time
-class Unix(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=1)
-        self.path = path
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(1)
-        self.sock.connect(self.path)
-def health(path):
-    try:
-        c = Unix(path); c.request("GET", "/healthz"); r = c.getresponse()
-        body = r.read(); c.close()
-        return r.status, body
-    except Exception:
-        return None, b""
-def slots(runtime):
-    found = (re.fullmatch(r"(\d+)\.sock", name) for name in os.listdir(runtime))
-    return sorted(int(match.group(1)) for match in found if match)
-def live_side(runtime, slot):
-    target = os.path.basename(os.readlink(os.path.join(runtime, f"{slot}.sock")))
-    return re.fullmatch(rf"{slot}([ab])\.sock", target).group(1)
-"""
-
-# Open connections of every process socket (every side of every slot), as JSON lines; -1
-# when a socket is missing or does not answer. Argument: the runtime folder.
-SAMPLER = (
-    UNIX_HTTP
-    + r"""
-def count(path):
-    status, body = health(path)
-    try:
-        return json.loads(body)["connections"] if status == 200 else -1
-    except Exception:
-        return -1
-known = set()
-while True:
-    known.update(glob.glob(os.path.join(sys.argv[1], "*[ab].sock")))
-    print(json.dumps({path: count(path) for path in sorted(known)}), flush=True)
-    time.sleep(0.25)
-"""
-)
-
-# The floor of a host's rolling restart, without Ansible: every slot in turn replaced by surge
-# as the app_rollout module does it (start the other side, GET /healthz 200 on its own socket,
-# rename a new symlink over the slot's, stop the old side), timed step by step.
-# Arguments: the app's name, the runtime folder. Prints a JSON list, one entry per slot.
-FLOOR_STEP = (
-    UNIX_HTTP
-    + r"""
-HEALTHY_TIMEOUT = 60
-def systemctl(*args):
-    subprocess.run(["systemctl", *args], check=True, capture_output=True)
-def start(unit):
-    try:
-        systemctl("start", unit)
-    except subprocess.CalledProcessError:
-        # As the module does: a unit at its start limit stays failed until reset.
-        subprocess.run(["systemctl", "reset-failed", unit], capture_output=True)
-        systemctl("start", unit)
-def wait_healthy(path):
-    deadline = time.monotonic() + HEALTHY_TIMEOUT
-    while health(path)[0] != 200:
-        if time.monotonic() > deadline:
-            sys.exit(f"{path} not healthy after {HEALTHY_TIMEOUT} s")
-        time.sleep(0.01)
-def switch(runtime, slot, side):
-    link = os.path.join(runtime, f"{slot}.sock")
-    temporary = f"{link}.floor-{os.getpid()}"
-    os.symlink(f"{slot}{side}.sock", temporary)
-    os.rename(temporary, link)
-def replace(app, runtime, slot):
-    old = live_side(runtime, slot)
-    new = "b" if old == "a" else "a"
-    t0 = time.monotonic()
-    start(f"{app}@{slot}{new}.service")
-    wait_healthy(os.path.join(runtime, f"{slot}{new}.sock"))
-    t1 = time.monotonic()
-    switch(runtime, slot, new)
-    t2 = time.monotonic()
-    systemctl("stop", f"{app}@{slot}{old}.service")
-    t3 = time.monotonic()
-    return {"process": slot, "old_side": old, "new_side": new,
-            "start_to_healthy_seconds": t1 - t0, "switch_seconds": t2 - t1,
-            "drain_seconds": t3 - t2, "total_seconds": t3 - t0}
-app, runtime = sys.argv[1], sys.argv[2]
-print(json.dumps([replace(app, runtime, slot) for slot in slots(runtime)]))
-"""
-)
-
-# The units of the live side of every slot, as a JSON list. Arguments: app name, runtime folder.
-LIVE_UNITS = (
-    UNIX_HTTP
-    + r"""
-app, runtime = sys.argv[1], sys.argv[2]
-print(json.dumps([f"{app}@{slot}{live_side(runtime, slot)}.service" for slot in slots(runtime)]))
-"""
-)
-
-# Runs on an app host with the app's virtualenv: sequential echo round trips on one socket.
-DIRECT_LATENCY = r"""
-import json, sys, time
-from websockets.sync.client import unix_connect
-samples = []
-with unix_connect(sys.argv[1], uri="ws://localhost/") as ws:
-    for n in range(int(sys.argv[2])):
-        t = time.perf_counter()
-        ws.send(str(n))
-        ws.recv()
-        samples.append((time.perf_counter() - t) * 1000)
-print(json.dumps(samples))
-"""
+__all__ = ["BIN", "PROJECT", "machine"]
 
 
 def say(message: str) -> None:
@@ -193,44 +81,31 @@ def say(message: str) -> None:
 
 def run(command: list[str], *, env: dict | None = None, check: bool = True) -> tuple[float, str]:
     """Run a command from the project root; return its wall time and its output."""
-    started = time.monotonic()
-    result = subprocess.run(
-        command, cwd=PROJECT, capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
-    elapsed = time.monotonic() - started
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr}")
-    return elapsed, result.stdout
+    completed = run_timed(command, env=env, check=check)
+    return completed.wall_seconds, completed.stdout
 
 
 def playbook(name: str, *args: str, pipelining: bool = True) -> tuple[float, str]:
-    env = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_PIPELINING": "True" if pipelining else "False"}
-    return run([str(BIN / "ansible-playbook"), "-i", str(INVENTORY), name, *args], env=env)
+    env = {"ANSIBLE_PIPELINING": "True" if pipelining else "False"}
+    completed = run_playbook(INVENTORY, name, *args, env=env)
+    return completed.wall_seconds, completed.stdout
 
 
 def hosts() -> list[dict]:
-    return json.loads((STATE / "hosts.json").read_text())
+    return BENCH_FLEET.hosts()
 
 
 def hosts_of(group: str) -> list[dict]:
-    return [host for host in hosts() if host["group"] == group]
+    return BENCH_FLEET.hosts_of(group)
 
 
 def ssh_command(address: str, *remote: str) -> list[str]:
-    return [
-        "ssh", "-i", str(PROJECT / ".fleet" / "ssh" / "id_ed25519"),
-        "-o", f"UserKnownHostsFile={STATE / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-        "-o", "BatchMode=yes", f"root@{address}", *remote,
-    ]  # fmt: skip
+    return ssh.ssh_command(BENCH_FLEET, address, *remote)
 
 
 def on_host(address: str, script: str, *args: str, python: str = "python3") -> str:
-    command = ssh_command(address, python, "-c", _quote(script), *args)
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
-
-
-def _quote(script: str) -> str:
-    return "'" + script.replace("'", "'\"'\"'") + "'"
+    """The output of a host-side script of wsfleet_support.remote (probe.py, ws_probe.py)."""
+    return ssh.run_script(BENCH_FLEET, address, script, *args, python=python)
 
 
 def slot_link(number: int) -> str:
@@ -249,6 +124,10 @@ def fleet_host_specs(app_hosts: int) -> list[str]:
 def localfleet(command: str, *args: str, check: bool = True) -> None:
     fleet = [sys.executable, "fleet/localfleet.py", command, "--name", FLEET]
     run([*fleet, "--inventory", str(INVENTORY), *args], check=check)
+
+
+def fleet_down() -> None:
+    localfleet("down", check=False)
 
 
 def fleet_up(app_hosts: int = APP_HOSTS, *, fresh: bool) -> None:
@@ -281,9 +160,7 @@ def read_rollout_reports(since: float) -> dict[str, dict]:
     name. The module leaves it on the host, so reading it afterwards adds nothing to the
     playbook's wall time."""
     texts = {
-        host["name"]: subprocess.run(
-            ssh_command(host["address"], "cat", LAST_ROLLOUT), capture_output=True, text=True
-        ).stdout
+        host["name"]: ssh.run(BENCH_FLEET, host["address"], "cat", LAST_ROLLOUT, check=False)
         for host in hosts_of("app")
     }
     return fresh_reports(texts, since)
@@ -336,7 +213,7 @@ def rollout_playbook(name: str, *args: str, serial: str = "1", pipelining: bool 
 
 
 def changed_total(output: str) -> int:
-    return sum(int(n) for n in re.findall(r"changed=(\d+)", output.split("PLAY RECAP")[-1]))
+    return sum(changed_counts(output.split("PLAY RECAP")[-1]).values())
 
 
 def measured_floor() -> list[dict]:
@@ -344,7 +221,7 @@ def measured_floor() -> list[dict]:
     Ansible: per process, start to healthy, switch and drain (stop) seconds."""
     steps = []
     for host in hosts_of("app"):
-        replaced = json.loads(on_host(host["address"], FLOOR_STEP, APP, RUNTIME_DIR))
+        replaced = json.loads(on_host(host["address"], "probe.py", "floor", APP, RUNTIME_DIR))
         steps += [{"host": host["name"], **step} for step in replaced]
     return steps
 
@@ -382,9 +259,9 @@ def ansible_speed() -> dict:
 def edge_load(clients: int, rate: float, **overrides) -> LoadConfig:
     edge = hosts_of("edge")[0]
     settings = dict(
-        url=f"wss://{edge['name']}.{DOMAIN}/",
+        url=f"wss://{fleet_name(edge['name'])}/",
         connect_to=edge["address"],
-        ca_file=str(STATE / "acme-root.pem"),
+        ca_file=BENCH_FLEET.acme_root(),
         clients=clients,
         rate=rate,
         # Below the edge's handshake limit per client address (100/s): one address here.
@@ -443,9 +320,9 @@ class Samplers:
 
     def start(self) -> None:
         for host in hosts_of("app"):
-            script = _quote(SAMPLER)
-            command = ssh_command(host["address"], "python3", "-u", "-c", script, RUNTIME_DIR)
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            process = ssh.start_script(
+                BENCH_FLEET, host["address"], "probe.py", "sample", RUNTIME_DIR
+            )
             self.processes.append(process)
             reader = threading.Thread(target=self._read, args=(host["name"], process), daemon=True)
             reader.start()
@@ -507,7 +384,7 @@ def under_load(name: str, clients: int, action: Callable[[], dict]) -> dict:
 
 def new_release_source() -> str:
     source = Path(tempfile.mkdtemp(prefix="wsfleet-bench-app-"))
-    shutil.copytree(PROJECT / "examples" / "echo_app", source, dirs_exist_ok=True)
+    shutil.copytree(EXAMPLE_APP, source, dirs_exist_ok=True)
     pyproject = source / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
     return str(source)
@@ -535,7 +412,9 @@ COLLECTION_RUNS: tuple[tuple[str, str, Callable[[], dict]], ...] = (
 def live_units() -> dict[str, list[str]]:
     """The live unit of every slot, by app host name."""
     return {
-        host["name"]: json.loads(on_host(host["address"], LIVE_UNITS, APP, RUNTIME_DIR))
+        host["name"]: json.loads(
+            on_host(host["address"], "probe.py", "live-units", APP, RUNTIME_DIR)
+        )
         for host in hosts_of("app")
     }
 
@@ -620,13 +499,8 @@ def large_fleet() -> dict:
 
 def host_rss_kib(address: str, *pgrep: str) -> int:
     """Resident memory of a host's processes that pgrep finds with these arguments."""
-    selection = " ".join(pgrep)
-    out = subprocess.run(
-        ssh_command(address, "sh", "-c", _quote(
-            f"for p in $(pgrep {selection}); do grep VmRSS /proc/$p/status; done"
-        )),
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    script = f"for p in $(pgrep {' '.join(pgrep)}); do grep VmRSS /proc/$p/status; done"
+    out = ssh.shell(BENCH_FLEET, address, script)
     return sum(int(n) for n in re.findall(r"VmRSS:\s+(\d+)", out))
 
 
@@ -689,16 +563,10 @@ def capacity(target: int) -> dict:
 # --- latency ------------------------------------------------------------------------------
 
 
-def percentiles(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-
-    def at(fraction: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 3)
-
-    return {
-        "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p999": at(0.999),
-        "max": round(ordered[-1], 3), "samples": [round(s, 3) for s in samples],
-    }  # fmt: skip
+def latency_summary(samples: list[float]) -> dict:
+    """Round trips (ms): nearest-rank percentiles and the samples, to the microsecond."""
+    summary = stats.percentiles(samples, LATENCY_POINTS, digits=3)
+    return {**summary, "samples": [round(sample, 3) for sample in samples]}
 
 
 async def echo_round_trips(url: str, address: str, count: int, cafile: str | None) -> list[float]:
@@ -718,7 +586,7 @@ async def echo_round_trips(url: str, address: str, count: int, cafile: str | Non
 def edge_round_trips(count: int) -> list[float]:
     """Sequential echo round trips (ms) through the edge over TLS, on one connection."""
     edge = hosts_of("edge")[0]
-    url, ca_file = f"wss://{edge['name']}.{DOMAIN}/", str(STATE / "acme-root.pem")
+    url, ca_file = f"wss://{fleet_name(edge['name'])}/", BENCH_FLEET.acme_root()
     return asyncio.run(echo_round_trips(url, edge["address"], count, ca_file))
 
 
@@ -729,32 +597,17 @@ def latency(count: int = 2000) -> dict:
     through_app_nginx = asyncio.run(
         echo_round_trips(f"ws://{app['name']}/", app["address"], count, None)
     )
-    direct = json.loads(
-        on_host(
-            app["address"], DIRECT_LATENCY, slot_link(1), str(count),
-            python=f"/srv/{APP}/current/venv/bin/python",
-        )
-    )  # fmt: skip
+    direct = on_host(
+        app["address"], "ws_probe.py", "latency", slot_link(1), str(count), python=APP_PYTHON
+    )
     return {
-        "edge_tls": percentiles(through_edge),
-        "app_host_nginx": percentiles(through_app_nginx),
-        "process_direct": percentiles(direct),
+        "edge_tls": latency_summary(through_edge),
+        "app_host_nginx": latency_summary(through_app_nginx),
+        "process_direct": latency_summary(json.loads(direct)),
     }
 
 
 # --- main ---------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    memory_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    os_name = re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()).group(1)
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(memory_kib / 1024 / 1024),
-        "os": os_name,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
@@ -780,11 +633,8 @@ def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default=str(PROJECT / "docs" / "benchmarks"))
-    parser.add_argument("--clients", type=int, default=2000)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = benchmark.parser(__doc__)
     parser.add_argument("--capacity", type=int, default=8000)
     parser.add_argument(
         "--large",
@@ -792,17 +642,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"last, grow the fleet to {LARGE_APP_HOSTS} app hosts x {LARGE_PROCESSES} processes "
         "and time its rolling restart",
     )
-    parser.add_argument("--keep-fleet", action="store_true", help="leave the fleet up afterwards")
     args = parser.parse_args(argv)
-    raise_open_files_limit()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict = {
-        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine(),
-        "fleet": {"app_hosts": APP_HOSTS, "processes_per_host": os.cpu_count(), "edge_hosts": 1},
-    }
+    out = benchmark.output_folder(args.out)
+    fleet = {"app_hosts": APP_HOSTS, "processes_per_host": os.cpu_count(), "edge_hosts": 1}
+    results = benchmark.new_results("bench.run", argv, fleet=fleet)
     began = time.monotonic()
 
     def save() -> None:
@@ -811,11 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
         write_report(results, out)
 
-    try:
-        measure(results, args, save)
-    finally:
-        if not args.keep_fleet:
-            localfleet("down", check=False)
+    benchmark.on_fleet(lambda: measure(results, args, save), fleet_down, args.keep_fleet)
     say(f"report: {out / 'README.md'}")
     return 0
 

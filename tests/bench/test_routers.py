@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench import routers
-from bench.wsload import LoadConfig
+from wsfleet_support.wsload import LoadConfig
 
 WAIT_TIMEOUT = 20.0
 
@@ -149,7 +149,7 @@ def test_router_inventory_sets_the_group_edge_only(router: str, tmp_path: Path) 
 
 
 def test_limits_off_is_a_number_for_the_argument_specs() -> None:
-    assert json.loads(routers.LIMITS_OFF) == {"wsfleet_nginx_limit_handshake_rate": 0}
+    assert json.loads(routers.LIMITS_OFF) == {"wsfleet_router_limit_handshake_rate": 0}
 
 
 # -- figures and sentences -----------------------------------------------------

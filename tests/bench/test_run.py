@@ -1,5 +1,6 @@
-"""bench/run.py without a fleet: its host-side scripts against a fake systemctl and fake app
-processes on unix sockets, and the pure functions that turn reports and samples into results.
+"""bench/run.py without a fleet: the host-side script it runs (wsfleet_support's
+remote/probe.py) against a fake systemctl and fake app processes on unix sockets, and the pure
+functions that turn reports and samples into results.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from bench import run
+from wsfleet_support import remote, ssh
+from wsfleet_support.fleet import LocalFleet
 
 APP = "echo"
 TIMEOUT = 20.0
@@ -118,10 +122,16 @@ class FakeHost:
     def calls(self) -> list[str]:
         return (self.state / "calls").read_text().splitlines()
 
-    def script(self, script: str, *args: str) -> str:
-        command = [sys.executable, "-c", script, *args]
+    def probe(self, *args: str) -> str:
+        """remote/probe.py's output, run as over SSH: the script on python's stdin."""
+        command = [sys.executable, "-", *args]
         result = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=TIMEOUT
+            command,
+            input=remote.path("probe.py").read_text(),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
         )
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -156,14 +166,9 @@ def two_slots(host: FakeHost) -> FakeHost:
 # -- the host-side scripts -----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["SAMPLER", "FLOOR_STEP", "LIVE_UNITS", "DIRECT_LATENCY"])
-def test_host_scripts_compile(name: str) -> None:
-    compile(getattr(run, name), name, "exec")
-
-
 def test_floor_replaces_every_slot_by_surge(two_slots: FakeHost) -> None:
     host = two_slots
-    steps = json.loads(host.script(run.FLOOR_STEP, APP, str(host.runtime)))
+    steps = json.loads(host.probe("floor", APP, str(host.runtime)))
 
     assert [(s["process"], s["old_side"], s["new_side"]) for s in steps] == [
         (1, "a", "b"),
@@ -188,8 +193,8 @@ def test_floor_replaces_every_slot_by_surge(two_slots: FakeHost) -> None:
 
 def test_floor_goes_back_to_the_first_side_the_next_time(two_slots: FakeHost) -> None:
     host = two_slots
-    host.script(run.FLOOR_STEP, APP, str(host.runtime))
-    steps = json.loads(host.script(run.FLOOR_STEP, APP, str(host.runtime)))
+    host.probe("floor", APP, str(host.runtime))
+    steps = json.loads(host.probe("floor", APP, str(host.runtime)))
 
     assert [(s["old_side"], s["new_side"]) for s in steps] == [("b", "a"), ("b", "a")]
     assert os.readlink(host.socket("1")) == "1a.sock"
@@ -201,13 +206,13 @@ def test_live_units_follow_the_slot_links(two_slots: FakeHost) -> None:
     host.systemctl("start", "echo@2b.service")
     host.socket("2").symlink_to("2b.sock")
 
-    units = json.loads(host.script(run.LIVE_UNITS, APP, str(host.runtime)))
+    units = json.loads(host.probe("live-units", APP, str(host.runtime)))
     assert units == ["echo@1a.service", "echo@2b.service"]
 
 
 def test_sampler_counts_every_side_and_marks_missing_ones(two_slots: FakeHost) -> None:
     host = two_slots
-    command = [sys.executable, "-u", "-c", run.SAMPLER, str(host.runtime)]
+    command = [sys.executable, "-u", str(remote.path("probe.py")), "sample", str(host.runtime)]
     sampler = subprocess.Popen(command, env=host.env, stdout=subprocess.PIPE, text=True)
     try:
         first = json.loads(sampler.stdout.readline())
@@ -355,10 +360,32 @@ def test_fleet_host_specs_name_the_app_hosts_first() -> None:
     assert len(run.fleet_host_specs(run.LARGE_APP_HOSTS)) == run.LARGE_APP_HOSTS + 2
 
 
-def test_remote_quoting_keeps_the_scripts_whole() -> None:
-    for script in (run.SAMPLER, run.FLOOR_STEP, run.LIVE_UNITS):
-        quoted = run._quote(script)
-        out = subprocess.run(
-            ["sh", "-c", f"printf %s {quoted}"], capture_output=True, text=True, check=True
-        ).stdout
-        assert out == script
+def remote_line(command: list[str], address: str) -> str:
+    """The command line a host's shell gets from an ssh command: its words, joined."""
+    return " ".join(command[command.index(f"root@{address}") + 1 :])
+
+
+def test_script_arguments_reach_the_host_whole() -> None:
+    fleet = LocalFleet("wsfleet-test")
+    command = ssh.script_command(fleet, "192.0.2.1", "probe.py", "healthz", "a b'c")
+    assert command[:2] == ["ssh", "-i"]
+    line = remote_line(command, "192.0.2.1")
+    assert shlex.split(line) == ["python3", "-u", "-", "healthz", "a b'c"]
+
+
+def test_a_script_runs_from_stdin_as_over_ssh(two_slots: FakeHost) -> None:
+    host = two_slots
+    fleet = LocalFleet("wsfleet-test")
+    command = ssh.script_command(
+        fleet, "192.0.2.1", "probe.py", "live-units", APP, str(host.runtime), python=sys.executable
+    )
+    out = subprocess.run(
+        ["sh", "-c", remote_line(command, "192.0.2.1")],
+        input=remote.path("probe.py").read_text(),
+        env=host.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIMEOUT,
+    ).stdout
+    assert json.loads(out) == ["echo@1a.service", "echo@2a.service"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from bench.wsload import LoadConfig, LoadRunner, Report, run_load
+from wsfleet_support.wsload import LoadConfig, LoadRunner, Report, run_load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_TIMEOUT = 20.0

@@ -1,0 +1,73 @@
+"""What every benchmark command of bench/ shares: its command line's common options, the
+header of its results (the command, when, on what machine), and its run on a fleet brought
+down at the end unless kept."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from wsfleet_support.paths import PROJECT
+from wsfleet_support.wsload import raise_open_files_limit
+
+DEFAULT_OUT = PROJECT / "docs" / "benchmarks"
+
+
+def machine() -> dict:
+    """The machine the benchmark runs on: CPUs, memory, OS, kernel, Python."""
+    memory_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    os_name = re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()).group(1)
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024),
+        "os": os_name,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def parser(description: str, *, clients: bool = True) -> argparse.ArgumentParser:
+    """A benchmark's command line: --out, --clients (unless not asked), --keep-fleet; the
+    benchmark adds its own."""
+    parsed = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parsed.add_argument("--out", default=str(DEFAULT_OUT))
+    if clients:
+        parsed.add_argument("--clients", type=int, default=2000)
+    parsed.add_argument("--keep-fleet", action="store_true", help="leave the fleet up afterwards")
+    return parsed
+
+
+def new_results(module: str, argv: Sequence[str], **fields: object) -> dict:
+    """The start of a results file: the command that made it, when, and on what machine."""
+    return {
+        "command": f"python -m {module} {shlex.join(argv)}".rstrip(),
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        **fields,
+    }
+
+
+def output_folder(out: str | os.PathLike) -> Path:
+    """The folder the results go to, made if missing; also raises the open files limit, which
+    every benchmark's clients need."""
+    raise_open_files_limit()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def on_fleet(measure: Callable[[], None], fleet_down: Callable[[], None], keep: bool) -> None:
+    """Measure, then bring the fleet down unless keep, even when measuring failed."""
+    try:
+        measure()
+    finally:
+        if not keep:
+            fleet_down()
