@@ -542,7 +542,8 @@ class Host:
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(content)
-            self.set_attributes(temporary, dict(spec, mode=spec.get("mode") or "0644"))
+            self.keep_attributes(path, temporary)
+            self.set_attributes(temporary, spec)
             if spec.get("validate"):
                 rc, out, err = self.module.run_command(validate_argv(spec["validate"], temporary))
                 if rc != 0:
@@ -555,6 +556,16 @@ class Host:
         finally:
             if os.path.lexists(temporary):
                 os.unlink(temporary)
+
+    def keep_attributes(self, path, temporary):
+        """A file written anew keeps the mode and owner of the one it replaces, as an attribute
+        not given is left as it is (a secret stays 0600); a new file is 0644."""
+        if not os.path.exists(path):
+            os.chmod(temporary, 0o644)
+            return
+        status = os.stat(path)
+        os.chown(temporary, status.st_uid, status.st_gid)
+        os.chmod(temporary, status.st_mode & 0o7777)
 
     def link(self, spec):
         path, source = spec["path"], spec["src"]

@@ -146,12 +146,6 @@ def test_a_file_is_changed_only_where_it_differs(
         assert os.stat(path).st_ino == inode
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="host_config: a file whose content changes is written anew with mode 0644 and the "
-    "module's own owner when the spec gives none, though the documentation says an attribute "
-    "not given is left as it is: rewriting a 0600 secret without mode makes it world-readable",
-)
 def test_rewriting_a_file_keeps_the_mode_it_had_when_none_is_given(tmp_path, host):
     path = tmp_path / "secret.key"
     path.write_text("old")
