@@ -17,7 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+from wsfleet_support.benchmark import DEFAULT_OUT
+from wsfleet_support.markdown import render as render_template
+from wsfleet_support.paths import PROJECT
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 COMMAND = ".venv/bin/python -m bench.faults --out docs/benchmarks"
 
 FAULTS = {
@@ -49,41 +53,12 @@ def closes(counts: dict[str, int]) -> str:
     return ", ".join(f"{code}: {count}" for code, count in counts.items()) or "none"
 
 
-def fault_rows(name: str, figures: dict) -> list[str]:
-    rows = [
-        f"| clients | {figures['clients']} |",
-        f"| failed handshakes | {figures['handshakes_failed']} |",
-        f"| abnormal closures (1006) | {figures['abnormal_closures']} |",
-        f"| server closes by code | {closes(figures['server_closes'])} |",
-        f"| messages sent / lost | {figures['messages_sent']} / {figures['messages_lost']} |",
-    ]
-    delay = figures.get("reconnect_delay") or {}
-    if delay.get("p99") is not None:
-        rows.append(f"| reconnect delay p50 / p99 (s) | {delay['p50']:.2f} / {delay['p99']:.2f} |")
-    rows += [f"| {label} | {figures[key]} |" for key, label in EXTRA.items() if key in figures]
-    return [f"### {FAULTS.get(name, name)}", "", "| what | measured |", "|---|---|", *rows, ""]
-
-
 def render(results: dict, machine: str) -> str:
-    lines = [
-        "# Faults",
-        "",
-        "Each fault met under live WebSocket load through the edge (wss://, one message per",
-        "client per second, numbered and resent after a reconnect). Clients of a host that dies,",
-        "or whose connections a fault cuts, see 1006: counted here, expected. The molecule",
-        "`worst_case` scenario asserts what must hold (no message lost, new handshakes served, the",
-        "fleet whole again after a re-run); these are its figures.",
-        "",
-        f"Command: `{COMMAND}`. Machine: {machine}.",
-        "",
-    ]
-    for name in FAULTS:
-        if name in results:
-            lines += fault_rows(name, results[name])
-    missing = [name for name in FAULTS if name not in results]
-    if missing:
-        lines += ["Not measured in this run: " + ", ".join(missing) + ".", ""]
-    return "\n".join(lines)
+    # The template reads the fault names, the extra figures and closes() from this module.
+    faults = sys.modules[__name__]
+    return render_template(
+        TEMPLATES, "faults.md.j2", results=results, machine=machine, bench=faults
+    )
 
 
 def machine_line() -> str:
@@ -94,7 +69,7 @@ def machine_line() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=PROJECT / "docs" / "benchmarks")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--render-only", action="store_true", help="write faults.md from the faults.json there"
     )

@@ -45,6 +45,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from bench import report as results_report
 from bench import run
 from bench.report import (
     NOT_MEASURED,
@@ -52,11 +53,10 @@ from bench.report import (
     closes_per_client,
     fmt,
     is_number,
-    machine_summary,
-    markdown_table,
     section,
 )
 from wsfleet_support import benchmark, ssh
+from wsfleet_support.markdown import render as render_template
 from wsfleet_support.wsload import (
     HANDSHAKE_ERRORS,
     LoadConfig,
@@ -68,6 +68,7 @@ ROUTERS = {"nginx": "NGINX", "haproxy": "HAProxy"}
 # The name (comm) of every process of each router: NGINX's master and workers, HAProxy's
 # master and worker.
 ROUTER_PROCESS = {"nginx": "nginx", "haproxy": "haproxy"}
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_NAME = "routers.md"
 RESULTS_NAME = "routers.json"
 MEMORY_CONNECTIONS = 2000
@@ -405,45 +406,10 @@ def results_figures(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {router: router_figures(section(results, "routers", router)) for router in ROUTERS}
 
 
-# Row label, figure key, digits (None: a count or a text).
-TABLE_ROWS: tuple[tuple[str, str, int | None], ...] = (
-    ("echo round trip p50 (ms)", "latency_p50_ms", 2),
-    ("echo round trip p90 (ms)", "latency_p90_ms", 2),
-    ("echo round trip p99 (ms)", "latency_p99_ms", 2),
-    ("router RSS, no connection (KiB)", "rss_before_kib", None),
-    ("router RSS, idle connections held (KiB)", "rss_after_kib", None),
-    ("idle connections held for the memory", "memory_connections", None),
-    ("memory per idle connection (KiB)", "memory_per_connection_kib", 1),
-    ("idle connections held at the defaults", "held", None),
-    ("first error while holding them", "capacity_first_error", None),
-    ("handshakes accepted/s at the defaults", "defaults_accepted_per_second", 0),
-    ("... in the second half of the burst", "defaults_second_half_per_second", 0),
-    ("429 answers at the defaults", "defaults_refused_429", None),
-    ("other failed handshakes at the defaults", "defaults_other_failures", None),
-    ("handshakes accepted/s, limits off", "raw_accepted_per_second", 0),
-    ("failed handshakes, limits off", "raw_failures", None),
-    ("router CPU per handshake, limits off (ms)", "raw_cpu_ms_per_handshake", 2),
-    ("client CPU during it (% of one core)", "raw_client_cpu_percent", 0),
-    ("rolling restart: failed handshakes", "restart_handshakes_failed", None),
-    ("rolling restart: abnormal closures (1006)", "restart_abnormal_closures", None),
-    ("rolling restart: lost messages", "restart_messages_lost", None),
-    ("rolling restart: server closes per client", "restart_closes_per_client", 3),
-    ("rolling restart: balance after (max/mean)", "restart_balance_after", 3),
-)
-
-
 def cell(value: Any, digits: int | None) -> str:
     if isinstance(value, str):
         return value
     return fmt(value, digits or 0) if is_number(value) else NOT_MEASURED
-
-
-def table_lines(figures: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    rows = [
-        (label, *(cell(figures[router].get(key), digits) for router in ROUTERS))
-        for label, key, digits in TABLE_ROWS
-    ]
-    return [*markdown_table(("at the edge", *ROUTERS.values()), rows), ""]
 
 
 def values_of(figures: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, Any]:
@@ -621,27 +587,18 @@ FIXED_FACTS = (
 )
 
 
-def choose_lines(results: Mapping[str, Any], figures: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def measured_sentences(
+    results: Mapping[str, Any], figures: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """What this run's figures say about choosing one router or the other."""
     settings = section(results, "settings")
     cpus = section(results, "machine").get("cpus", NOT_MEASURED)
-    measured = [
+    return [
         *latency_sentences(figures),
         *memory_sentences(figures),
         capacity_sentence(figures),
         *handshake_sentences(figures, settings, cpus),
         *restart_sentences(figures),
-    ]
-    return [
-        "## Which to choose",
-        "",
-        "From this run's figures:",
-        "",
-        *(f"- {sentence}" for sentence in measured),
-        "",
-        "What no benchmark measures here:",
-        "",
-        *(f"- {fact}" for fact in FIXED_FACTS),
-        "",
     ]
 
 
@@ -654,65 +611,25 @@ PLAYBOOK_ROWS = (
 )
 
 
-def playbook_lines(results: Mapping[str, Any]) -> list[str]:
-    playbooks = section(results, "playbooks")
-    rows = [(label, fmt(playbooks.get(key), 1, "s")) for key, label in PLAYBOOK_ROWS]
-    return ["## Playbooks", "", *markdown_table(("run", "wall time"), rows), ""]
-
-
-def method_lines(results: Mapping[str, Any]) -> list[str]:
-    settings = section(results, "settings")
-    return [
-        "## How it was measured",
-        "",
-        "NGINX on the app hosts throughout; the edge measured with NGINX, then switched alone "
-        "to HAProxy (an inventory layered over the bench one, `--limit` the edge) and measured "
-        "the same way.",
-        "",
-        f"- Latency: {fmt(settings.get('latency_samples'))} sequential echo round trips on one "
-        "wss:// connection through the edge.",
-        "- Memory: the RSS of every process of the router on the edge host (restarted first), "
-        f"before and while holding {fmt(settings.get('memory_connections'))} idle connections.",
-        f"- Connections held: idle wss:// connections through the edge up to "
-        f"{fmt(settings.get('capacity'))}, opened at 80/s from one address.",
-        f"- Handshakes: {fmt(settings.get('handshakers'))} concurrent handshakers on the "
-        f"controller (one address) for {fmt(settings.get('handshake_seconds'), 0)} s, each "
-        "opening a wss:// connection after another, each closed once open; at the defaults, "
-        "then with the limits off on every host (`wsfleet_router_limit_handshake_rate: 0`, "
-        "which both routers read; the app hosts' NGINX limits per address too).",
-        f"- Rolling restart: `playbooks/rolling_restart.yml` under "
-        f"{fmt(settings.get('clients'))} clients at 1 message/s through the edge.",
-        "",
-    ]
-
-
-def header_lines(results: Mapping[str, Any]) -> list[str]:
-    fleet = section(results, "fleet")
-    return [
-        "# NGINX or HAProxy at the edge",
-        "",
-        f"Command: `{results.get('command', NOT_MEASURED)}`, started "
-        f"{results.get('started', NOT_MEASURED)}, "
-        f"{fmt(results.get('duration_seconds'), 0, 's')}.",
-        f"Machine: {machine_summary(section(results, 'machine'))}. Fleet: "
-        f"{fmt(fleet.get('app_hosts'))} app hosts x {fmt(fleet.get('processes_per_host'))} "
-        f"processes, {fmt(fleet.get('edge_hosts'))} edge. Figures: `{RESULTS_NAME}`.",
-        "",
-    ]
-
-
 def render(results: Mapping[str, Any]) -> str:
     figures = results_figures(results)
-    lines = [
-        *header_lines(results),
-        *table_lines(figures),
-        *choose_lines(results, figures),
-        *method_lines(results),
-        *playbook_lines(results),
-    ]
-    if section(results, "failure"):
-        lines += ["## The run stopped early", "", f"    {results['failure']['error']}", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    playbooks = section(results, "playbooks")
+
+    def row(label: str, key: str, digits: int | None = None) -> tuple[str, ...]:
+        return (label, *(cell(figures[router].get(key), digits) for router in ROUTERS))
+
+    # The template reads the router names and the fixed facts from this module, and formats
+    # figures with bench.report's fmt().
+    return render_template(
+        TEMPLATES,
+        REPORT_NAME + ".j2",
+        bench=sys.modules[__name__],
+        report=results_report,
+        results=results,
+        measured=measured_sentences(results, figures),
+        playbook_rows=[(label, fmt(playbooks.get(key), 1, "s")) for key, label in PLAYBOOK_ROWS],
+        row=row,
+    )
 
 
 def write_outputs(results: dict, out: Path) -> None:
@@ -779,17 +696,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_fleet:
             run.fleet_down()
     run.say(f"report: {out / REPORT_NAME}")
-    print(summary(results["figures"]), flush=True)
+    print(summary(render(results)), flush=True)
     return 0
 
 
-def summary(figures: Mapping[str, Mapping[str, Any]]) -> str:
-    """The table's figures as plain lines, for the terminal."""
-    return "\n".join(
-        f"{label}: "
-        + ", ".join(f"{ROUTERS[r]} {cell(figures[r].get(key), digits)}" for r in ROUTERS)
-        for label, key, digits in TABLE_ROWS
-    )
+def summary(report: str) -> str:
+    """The comparison table of a report, for the terminal."""
+    return report.split("\n\n## ", 1)[0].split("\n\n", 1)[-1].split("\n\n", 1)[-1]
 
 
 if __name__ == "__main__":

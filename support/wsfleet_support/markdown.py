@@ -39,4 +39,5 @@ def environment(folder: str | Path) -> jinja2.Environment:
 
 
 def render(folder: str | Path, name: str, **context: Any) -> str:
-    return environment(folder).get_template(name).render(**context)
+    """A template of a folder rendered as a document: ending with one newline."""
+    return environment(folder).get_template(name).render(**context).rstrip("\n") + "\n"

@@ -153,14 +153,19 @@ def test_scaling_down_stops_only_the_surplus(app_versions):
         assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 1
 
 
-def test_tcp_binding_gives_each_process_its_own_port(app_versions):
+def bound_two_processes(app_versions, bind):
+    """site.yml with two processes per host bound the given way; the app hosts."""
     run_ok(
         "site.yml",
         wsfleet_app_source_path=app_versions["1.2.0"],
         wsfleet_app_processes=2,
-        wsfleet_app_bind="tcp",
+        wsfleet_app_bind=bind,
     )
-    for host in app_hosts():
+    return app_hosts()
+
+
+def test_tcp_binding_gives_each_process_its_own_port(app_versions):
+    for host in bound_two_processes(app_versions, "tcp"):
         assert [app.healthz_over_tcp(host, port)["instance"] for port in (8001, 8002)] == ["1", "2"]
         config = host.file("/etc/nginx/nginx.conf").content_string
         assert "server 127.0.0.1:8001 max_fails=0;" in config
@@ -227,13 +232,7 @@ def connections_once_back(clients, ports, deadline_seconds=30):
 
 
 def test_reuseport_binding_shares_one_port(app_versions):
-    run_ok(
-        "site.yml",
-        wsfleet_app_source_path=app_versions["1.2.0"],
-        wsfleet_app_processes=2,
-        wsfleet_app_bind="reuseport",
-    )
-    for host in app_hosts():
+    for host in bound_two_processes(app_versions, "reuseport"):
         listeners = host.check_output("ss -Hltn 'sport = :8001'").splitlines()
         assert len(listeners) == 2, "both processes listen on the shared port"
         assert not host.socket("tcp://127.0.0.1:8002").is_listening
