@@ -38,6 +38,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
+from wsfleet_support import stats
+from wsfleet_support.markdown import render as render_template
+from wsfleet_support.stats import nearest_rank
+
 NOT_MEASURED = "not measured"
 TARGET_CLIENTS = 2000
 TARGET_RATE = 1.0
@@ -83,6 +87,7 @@ LATENCY_KEYS = {
     "max": ("max", None),
 }
 PLOT_DPI = 110
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 # -- reading the results -------------------------------------------------------
@@ -112,13 +117,6 @@ def numbers(values: Any) -> list[float]:
     if not isinstance(values, list):
         return []
     return [float(value) for value in values if is_number(value) and math.isfinite(value)]
-
-
-def nearest_rank(ordered: Sequence[float], point: float) -> float | None:
-    """Nearest-rank percentile of sorted values, as bench/wsload.py computes them."""
-    if not ordered:
-        return None
-    return ordered[max(math.ceil(point / 100 * len(ordered)) - 1, 0)]
 
 
 def process_name(host: Any, process: Any) -> str:
@@ -169,24 +167,6 @@ def fmt_percent(fraction: float) -> str:
     return f"{fraction * 100:.0f}%"
 
 
-def table_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" for _ in headers) + "|",
-    ]
-    lines.extend("| " + " | ".join(table_cell(cell) for cell in row) + " |" for row in rows)
-    return lines
-
-
-def plot_link(alt: str, filename: str, plots: set[str]) -> list[str]:
-    """A Markdown image with a relative path, or nothing when the plot wasn't drawn."""
-    return [f"![{alt}]({filename})", ""] if filename in plots else []
-
-
 # -- figures -------------------------------------------------------------------
 
 
@@ -219,8 +199,7 @@ def snapshot_counts(snapshot: Any) -> list[float]:
 
 def balance(snapshot: Any) -> float | None:
     """Max over mean of the open connections per process."""
-    counts = snapshot_counts(snapshot)
-    return ratio_of(max(counts), sum(counts) / len(counts)) if counts else None
+    return stats.balance(snapshot_counts(snapshot))
 
 
 def run_steps(run: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -349,29 +328,6 @@ def machine_summary(machine: Mapping[str, Any]) -> str:
     return ", ".join(parts) or "an undescribed machine"
 
 
-def fleet_summary(fleet: Mapping[str, Any]) -> str:
-    if not fleet:
-        return f"fleet {NOT_MEASURED}"
-    return (
-        f"{fmt(fleet.get('app_hosts'))} app hosts x {fmt(fleet.get('processes_per_host'))} "
-        f"processes, {fmt(fleet.get('edge_hosts'))} edge host(s)"
-    )
-
-
-def header_lines(results: Mapping[str, Any]) -> list[str]:
-    command = results.get("command") or "an unknown command"
-    started = results.get("started") or "an unknown date"
-    return [
-        "# Benchmarks",
-        "",
-        f"Made by `{command}` on {machine_summary(section(results, 'machine'))}, {started}.",
-        "",
-        f"Fleet: {fleet_summary(section(results, 'fleet'))}; the whole run took "
-        f"{fmt_duration(results.get('duration_seconds'))}.",
-        "",
-    ]
-
-
 # -- targets -------------------------------------------------------------------
 
 
@@ -419,13 +375,8 @@ def restart_ratio(mode: Mapping[str, Any]) -> float | None:
 
 
 def restart_ratio_measured(mode: Mapping[str, Any]) -> str:
-    ratio = restart_ratio(mode)
-    if ratio is None:
-        return NOT_MEASURED
-    return (
-        f"{ratio:.2f} x ({fmt(mode.get('wall_seconds'), 1, 's')} wall, "
-        f"{fmt(mode.get('floor_seconds'), 1, 's')} floor, with pipelining)"
-    )
+    text = "{value:.2f} x ({wall} wall, {floor} floor, with pipelining)"
+    return against_floor(restart_ratio(mode), text, mode)
 
 
 def restart_ratio_status(mode: Mapping[str, Any]) -> str:
@@ -510,24 +461,28 @@ def balance_measured(snapshot: Any) -> str:
     return f"{value:.2f} (max {max(counts):,.0f}, mean {mean:,.0f}, {len(counts)} processes)"
 
 
-def overhead_measured(figures: Mapping[str, Any]) -> str:
-    value = figures.get("overhead_per_restart_seconds")
+def against_floor(value: float | None, text: str, figures: Mapping[str, Any]) -> str:
+    """A figure of a rollout told with the wall and floor times it comes from (text's {value},
+    {wall}, {floor}, {restarts}); not measured when it is missing."""
     if value is None:
         return NOT_MEASURED
-    return (
-        f"{value:.2f} s (({fmt(figures.get('wall_seconds'), 1, 's')} wall - "
-        f"{fmt(figures.get('floor_seconds'), 1, 's')} floor) / "
-        f"{fmt(figures.get('process_restarts'))} process restarts)"
+    return text.format(
+        value=value,
+        wall=fmt(figures.get("wall_seconds"), 1, "s"),
+        floor=fmt(figures.get("floor_seconds"), 1, "s"),
+        restarts=fmt(figures.get("process_restarts")),
     )
 
 
+def overhead_measured(figures: Mapping[str, Any]) -> str:
+    value = figures.get("overhead_per_restart_seconds")
+    text = "{value:.2f} s (({wall} wall - {floor} floor) / {restarts} process restarts)"
+    return against_floor(value, text, figures)
+
+
 def ratio_measured(figures: Mapping[str, Any]) -> str:
-    value = figures.get("ratio")
-    if value is None:
-        return NOT_MEASURED
-    return (
-        f"{value:.2f} x ({fmt(figures.get('wall_seconds'), 1, 's')} wall, "
-        f"{fmt(figures.get('floor_seconds'), 1, 's')} floor)"
+    return against_floor(
+        figures.get("ratio"), "{value:.2f} x ({wall} wall, {floor} floor)", figures
     )
 
 
@@ -601,11 +556,6 @@ def target_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ),
         *under_load_target_rows(results),
     ]
-
-
-def targets_lines(results: Mapping[str, Any]) -> list[str]:
-    rows = target_rows(results)
-    return ["## Targets", "", *markdown_table(("target", "measured", "met?"), rows), ""]
 
 
 # -- analysis ------------------------------------------------------------------
@@ -694,21 +644,6 @@ def generated_findings(results: Mapping[str, Any]) -> list[str]:
         scaling_summary(results),
     ]
     return [f"- {finding}" for finding in findings if finding]
-
-
-def analysis_lines(results: Mapping[str, Any], analysis: str | None) -> list[str]:
-    body = analysis if analysis is not None else f"\n{ANALYSIS_PLACEHOLDER}\n"
-    return [
-        "## Analysis",
-        "",
-        "From the numbers (written by bench.report):",
-        "",
-        *generated_findings(results),
-        "",
-        "<!-- Written by a human: bench.report keeps the text between these markers. -->",
-        ANALYSIS_START + body + ANALYSIS_END,
-        "",
-    ]
 
 
 # -- under load ----------------------------------------------------------------
@@ -820,38 +755,6 @@ def floor_source(results: Mapping[str, Any]) -> str:
     return "the surge by hand without load"
 
 
-def under_load_lines(
-    results: Mapping[str, Any], key: str, title: str, plot: str, plots: set[str]
-) -> list[str]:
-    run = section(results, key)
-    lines = [f"## {title}", ""]
-    if not run:
-        return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
-    lines += [under_load_summary(run), ""]
-    load = section(run, "load")
-    if load:
-        lines += [*markdown_table(("", "measured"), load_rows(load)), ""]
-    else:
-        lines += [f"Load report: {NOT_MEASURED}.", ""]
-    lines += [
-        f"Against the floor ({floor_source(results)}); the balance is read "
-        "before the rollout and a few seconds after it.",
-        "",
-    ]
-    if key == "deploy_under_load":
-        lines += [
-            "The deploy's wall time also holds its preflight and the build and install of the "
-            "release on every host, before the rollout.",
-            "",
-        ]
-    figures = results_figures(results).get(key, {})
-    lines += [*markdown_table(("", "measured"), rollout_rows(figures)), ""]
-    lines += plot_link(f"Open connections per process: {title.lower()}", plot, plots)
-    if key == UNDER_LOAD_RUNS[0][0]:
-        lines += plot_link("Reconnect delays", RECONNECT_DELAYS_PLOT, plots)
-    return lines
-
-
 # -- without the collection ----------------------------------------------------
 
 
@@ -885,28 +788,20 @@ COMPARISON_METRICS: tuple[tuple[str, Callable[[Mapping, Mapping], str]], ...] = 
 )
 
 
-def baselines_lines(results: Mapping[str, Any], plots: set[str]) -> list[str]:
-    lines = ["## Without the collection, under the same load", ""]
-    runs = compared_runs(results)
-    if not any(run for _, run, _ in runs):
-        return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
-    lines += [
-        "The same clients through the edge; the collection's runs next to what a user does "
-        "without it: every process replaced by surge by hand, one after the other, with no "
-        "Ansible (the floor); every live process of every app host restarted at the same moment "
-        "(`systemctl restart`); each live process restarted in turn, host after host, with no "
-        "health wait.",
-        "",
-    ]
-    headers = ("", *(title for title, _, _ in runs))
-    rows = [
+def any_run(runs: Sequence[tuple[str, dict, dict]]) -> bool:
+    return any(run for _, run, _ in runs)
+
+
+def comparison_headers(runs: Sequence[tuple[str, dict, dict]]) -> list[str]:
+    return ["", *(title for title, _, _ in runs)]
+
+
+def comparison_rows(runs: Sequence[tuple[str, dict, dict]]) -> list[tuple[str, ...]]:
+    """One row a metric, one column a run (the collection's, then the baselines)."""
+    return [
         (label, *(cell(run, figures) if run else NOT_MEASURED for _, run, figures in runs))
         for label, cell in COMPARISON_METRICS
     ]
-    lines += [*markdown_table(headers, rows), ""]
-    for _, title, plot in BASELINE_RUNS:
-        lines += plot_link(f"Open connections per process: {title}", plot, plots)
-    return lines
 
 
 # -- ansible speed -------------------------------------------------------------
@@ -925,34 +820,6 @@ def converge_rows(ansible: Mapping[str, Any]) -> list[tuple[str, str]]:
             fmt(ansible.get("noop_seconds_without_pipelining"), 1, "s"),
         ),
     ]
-
-
-RESTART_HEADERS = (
-    "wall",
-    "floor",
-    "wall / floor",
-    "process restarts",
-    "host batches",
-    "overhead per restart",
-    "overhead per batch",
-    "module (critical path)",
-    "Ansible",
-)
-
-
-def restart_cells(figures: Mapping[str, Any]) -> tuple[str, ...]:
-    ratio = figures.get("ratio")
-    return (
-        fmt(figures.get("wall_seconds"), 1, "s"),
-        fmt(figures.get("floor_seconds"), 1, "s"),
-        f"{ratio:.2f} x" if ratio is not None else NOT_MEASURED,
-        fmt(figures.get("process_restarts")),
-        fmt(figures.get("batches")),
-        fmt(figures.get("overhead_per_restart_seconds"), 2, "s"),
-        fmt(figures.get("overhead_per_batch_seconds"), 2, "s"),
-        fmt(figures.get("module_seconds"), 1, "s"),
-        fmt(figures.get("ansible_seconds"), 1, "s"),
-    )
 
 
 def floor_summary(steps: Any) -> str:
@@ -974,28 +841,6 @@ def floor_summary(steps: Any) -> str:
         + ", ".join(means)
         + "."
     )
-
-
-def ansible_lines(results: Mapping[str, Any]) -> list[str]:
-    ansible = section(results, "ansible")
-    lines = ["## Ansible speed", ""]
-    if not ansible:
-        return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
-    lines += [*markdown_table(("run", "wall time"), converge_rows(ansible)), ""]
-    lines += [
-        floor_summary(ansible.get("floor_steps")),
-        "",
-        "Rolling restart without load: the overhead is (wall - floor) per process restart and "
-        "per host batch; the module's time is the slowest host's of each batch, as each host "
-        "reported it; the rest of the wall is Ansible's.",
-        "",
-    ]
-    figures = results_figures(results)
-    rows = [
-        (label, *restart_cells(figures.get(f"rolling_restart_{key}", {})))
-        for key, label in RESTART_MODES.items()
-    ]
-    return [*lines, *markdown_table(("mode", *RESTART_HEADERS), rows), ""]
 
 
 # -- scaling -------------------------------------------------------------------
@@ -1025,21 +870,6 @@ def scaling_runs(results: Mapping[str, Any]) -> list[tuple[dict, dict]]:
     ]
 
 
-def scaling_row(run: Mapping[str, Any], figures: Mapping[str, Any]) -> tuple[str, ...]:
-    return (
-        fleet_shape(run),
-        str(run.get("serial", NOT_MEASURED)),
-        fmt(figures.get("batches")),
-        fmt(figures.get("process_restarts")),
-        fmt(figures.get("wall_seconds"), 1, "s"),
-        fmt(figures.get("wall_per_batch_seconds"), 1, "s"),
-        fmt(figures.get("wall_per_restart_seconds"), 2, "s"),
-        fmt(figures.get("floor_seconds"), 1, "s"),
-        fmt(figures.get("module_seconds"), 1, "s"),
-        fmt(figures.get("ansible_seconds"), 1, "s"),
-    )
-
-
 def scaling_summary(results: Mapping[str, Any]) -> str | None:
     """Whether wall time grows with the host batches or with the processes."""
     (small_run, small), (large_run, large) = scaling_runs(results)
@@ -1063,24 +893,6 @@ def scaling_summary(results: Mapping[str, Any]) -> str | None:
     )
 
 
-def scaling_lines(results: Mapping[str, Any]) -> list[str]:
-    lines = ["## Scaling", ""]
-    runs = scaling_runs(results)
-    if not runs[1][0]:
-        return [*lines, f"{NOT_MEASURED.capitalize()} (`python -m bench.run --large`).", ""]
-    lines += [
-        "Rolling restart without load (pipelining), the default fleet and the large one "
-        "(`--large`); host batches from wsfleet_rolling_serial.",
-        "",
-    ]
-    headers = (
-        "fleet", "serial", "host batches", "process restarts", "wall", "wall per batch",
-        "wall per process restart", "floor", "module (critical path)", "Ansible",
-    )  # fmt: skip
-    rows = [scaling_row(run, figures) for run, figures in runs]
-    return [*lines, *markdown_table(headers, rows), "", scaling_summary(results) or "", ""]
-
-
 # -- capacity ------------------------------------------------------------------
 
 
@@ -1094,28 +906,16 @@ def memory_row(label: str, memory: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def capacity_lines(results: Mapping[str, Any]) -> list[str]:
-    capacity = section(results, "capacity")
-    lines = ["## Capacity", ""]
-    if not capacity:
-        return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
-    edge = section(capacity, "edge")
-    lines += [
-        f"Concurrent idle connections through the edge, in steps up to "
-        f"{fmt(capacity.get('target'))}: {edge_capacity_measured(edge)}.",
-        "",
-    ]
-    steps = capacity_steps(edge)
-    if steps:
-        rows = [(fmt(count), "ok" if ok else "error") for count, ok in steps]
-        lines += [*markdown_table(("connections", "result"), rows), ""]
+def capacity_rows(steps: Sequence[tuple[int, bool]]) -> list[tuple[str, str]]:
+    return [(fmt(count), "ok" if ok else "error") for count, ok in steps]
+
+
+def memory_rows(capacity: Mapping[str, Any]) -> list[tuple[str, ...]]:
     memory = section(capacity, "memory")
-    rows = [
+    return [
         memory_row("on", section(memory, "compression_on")),
         memory_row("off", section(memory, "compression_off")),
     ]
-    headers = ("compression", "connections", "RSS before", "RSS after", "per connection")
-    return [*lines, "Memory per idle connection:", "", *markdown_table(headers, rows), ""]
 
 
 # -- latency -------------------------------------------------------------------
@@ -1145,26 +945,22 @@ def latency_row(name: str, path: Mapping[str, Any]) -> tuple[str, ...]:
     return (LATENCY_PATHS.get(name, name), fmt(len(numbers(path.get("samples")))), *percentiles)
 
 
-def latency_lines(results: Mapping[str, Any], plots: set[str]) -> list[str]:
-    paths = latency_paths(results)
-    lines = ["## Latency", ""]
-    if not paths:
-        return [*lines, f"{NOT_MEASURED.capitalize()}.", ""]
-    rows = [latency_row(name, path) for name, path in paths.items()]
-    headers = ("path", "samples", *(f"{label} (ms)" for label, _ in LATENCY_KEYS.values()))
-    return [*lines, *markdown_table(headers, rows), "", *plot_link("Latency", LATENCY_PLOT, plots)]
+LATENCY_HEADERS = ("path", "samples", *(f"{label} (ms)" for label, _ in LATENCY_KEYS.values()))
+
+
+def latency_rows(paths: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    return [latency_row(name, path) for name, path in paths.items()]
 
 
 # -- the README ----------------------------------------------------------------
 
 
 def render_readme(results: Mapping[str, Any], plots: set[str], analysis: str | None) -> str:
-    lines = [*header_lines(results), *targets_lines(results), *analysis_lines(results, analysis)]
-    for key, title, plot in UNDER_LOAD_RUNS:
-        lines += under_load_lines(results, key, title, plot, plots)
-    lines += [*baselines_lines(results, plots), *ansible_lines(results), *scaling_lines(results)]
-    lines += [*capacity_lines(results), *latency_lines(results, plots)]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    """The README from its template (templates/README.md.j2), which reads this module."""
+    report = sys.modules[__name__]
+    return render_template(
+        TEMPLATES, "README.md.j2", r=report, results=results, plots=plots, analysis=analysis
+    )
 
 
 # -- plots ---------------------------------------------------------------------
