@@ -654,9 +654,7 @@ def load_reconnect_delay(load: Mapping[str, Any]) -> dict[str, float | None]:
     summary = load.get("reconnect_delay")
     if isinstance(summary, Mapping) and summary:
         return {key: summary.get(key) for key in ("p50", "p90", "p99", "max")}
-    ordered = sorted(numbers(load.get("reconnect_delays")))
-    summary = {f"p{point}": nearest_rank(ordered, point) for point in (50, 90, 99)}
-    return {**summary, "max": ordered[-1] if ordered else None}
+    return stats.percentiles(numbers(load.get("reconnect_delays")), (50, 90, 99), digits=None)
 
 
 def run_socket_events(run: Mapping[str, Any]) -> list[dict[str, Any]]:

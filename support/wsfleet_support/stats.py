@@ -20,17 +20,18 @@ def percentile_key(point: float) -> str:
 
 
 def percentiles(
-    values: Iterable[float], points: Sequence[float], digits: int = 6
+    values: Iterable[float], points: Sequence[float], digits: int | None = 6
 ) -> dict[str, float | None]:
-    """Nearest-rank percentiles keyed p50, p90, p99, p999 ..., plus max, rounded to digits;
-    None when there is no value."""
+    """Nearest-rank percentiles keyed p50, p90, p99, p999 ..., plus max, rounded to digits
+    (None: not rounded); None when there is no value."""
     ordered = sorted(values)
-    summary: dict[str, float | None] = {}
-    for point in points:
-        value = nearest_rank(ordered, point)
-        summary[percentile_key(point)] = None if value is None else round(value, digits)
-    summary["max"] = round(ordered[-1], digits) if ordered else None
-    return summary
+    summary: dict[str, float | None] = {
+        percentile_key(point): nearest_rank(ordered, point) for point in points
+    }
+    summary["max"] = ordered[-1] if ordered else None
+    if digits is None:
+        return summary
+    return {key: None if value is None else round(value, digits) for key, value in summary.items()}
 
 
 def balance(counts: Iterable[float]) -> float | None:

@@ -25,67 +25,8 @@ from wsfleet_support.fleet import LocalFleet
 APP = "echo"
 TIMEOUT = 20.0
 
-# A fake app process: GET /healthz on its unix socket answers 200 with its connections; on
-# SIGTERM it removes its socket and exits, as the example app does.
-FAKE_PROCESS = r"""
-import http.server, json, os, signal, socketserver, sys
-path = sys.argv[1]
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"status": "ok", "connections": 7}).encode()
-        self.send_response(200 if self.path == "/healthz" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-    def address_string(self):
-        return "unix"
-def stop(*args):
-    os.unlink(path)
-    os._exit(0)
-signal.signal(signal.SIGTERM, stop)
-socketserver.UnixStreamServer(path, Handler).serve_forever()
-"""
-
-# A fake systemctl for units APP@<slot><side>.service: start spawns a fake process on
-# RUNTIME/<slot><side>.sock and returns at once (Type=exec); stop waits until it is gone.
-FAKE_SYSTEMCTL = r"""
-import os, signal, subprocess, sys, time
-runtime, state = os.environ["FAKE_RUNTIME"], os.environ["FAKE_STATE"]
-with open(os.path.join(state, "calls"), "a") as log:
-    log.write(" ".join(sys.argv[1:]) + "\n")
-def name(unit):
-    return unit.split("@", 1)[1].removesuffix(".service")
-def start(unit):
-    socket = os.path.join(runtime, name(unit) + ".sock")
-    # Like a unit's process, it shares no file with systemctl's caller.
-    quiet = subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, os.path.join(state, "process.py"), socket],
-        start_new_session=True, stdin=quiet, stdout=quiet, stderr=quiet,
-    )
-    with open(os.path.join(state, name(unit) + ".pid"), "w") as pid:
-        pid.write(str(process.pid))
-def stop(unit):
-    pid_file = os.path.join(state, name(unit) + ".pid")
-    if not os.path.exists(pid_file):
-        return
-    with open(pid_file) as pid:
-        os.kill(int(pid.read()), signal.SIGTERM)
-    os.unlink(pid_file)
-    while os.path.exists(os.path.join(runtime, name(unit) + ".sock")):
-        time.sleep(0.01)
-command, units = sys.argv[1], sys.argv[2:]
-for unit in units:
-    if command == "start":
-        start(unit)
-    elif command == "stop":
-        stop(unit)
-    elif command == "restart":
-        stop(unit)
-        start(unit)
-"""
+# A fake app process and a fake systemctl for its units, put on the fake host's PATH.
+FAKES = Path(__file__).resolve().parent / "fake_host"
 
 
 class FakeHost:
@@ -97,9 +38,9 @@ class FakeHost:
         self.bin = root / "bin"
         for folder in (self.runtime, self.state, self.bin):
             folder.mkdir()
-        (self.state / "process.py").write_text(FAKE_PROCESS)
+        (self.state / "process.py").write_text((FAKES / "process.py").read_text())
         systemctl = self.bin / "systemctl"
-        systemctl.write_text(f"#!{sys.executable}\n{FAKE_SYSTEMCTL}")
+        systemctl.write_text(f"#!{sys.executable}\n" + (FAKES / "systemctl.py").read_text())
         systemctl.chmod(0o755)
         self.env = {
             **os.environ,
