@@ -1,6 +1,7 @@
 """Live WebSocket clients through the edge while a molecule test does something to the fleet
 (wsfleet_support.wsload): numbered messages, resent after a reconnect, every close accounted for."""
 
+import functools
 from contextlib import contextmanager
 
 from wsfleet_support.checks.app import RUNTIME_DIR, address, healthz, hosts_of, live_units
@@ -12,6 +13,7 @@ from wsfleet_support.wsload import LoadConfig, LoadRunner
 CLEAN_CLOSE_CODES = {"1001", "1012"}
 
 
+@functools.cache
 def edge():
     """The scenario's edge host, where the clients connect."""
     return hosts_of("edge")[0]
