@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: wsfleet.deploy maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Release directories on a host: reading them in install order, and choosing what to prune."""
+"""Release directories on a host: reading them in install order, choosing what to prune, and
+the links (current, previous) that make one live."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,6 +14,8 @@ import tempfile
 import time
 
 RECORD = "release.json"
+# In the base directory while a rollout that switched the release is under way.
+PENDING = ".rollout-pending"
 
 
 def read_release(releases_dir, release_id):
@@ -94,3 +97,47 @@ def replace_symlink(link, target):
     temporary = "%s.tmp-%d-%d" % (link, os.getpid(), int(time.time() * 1000))
     os.symlink(target, temporary)
     os.rename(temporary, link)
+
+
+class ReleaseLinks:
+    """current and previous under the app's base directory, as app_rollout switches them."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.releases_dir = os.path.join(base_dir, "releases")
+
+    def _link(self, name):
+        return os.path.join(self.base_dir, name)
+
+    def current(self):
+        return link_target_id(self._link("current"))
+
+    def previous(self):
+        return link_target_id(self._link("previous"))
+
+    def interrupted(self):
+        return os.path.exists(self._link(PENDING))
+
+    def settle(self):
+        if os.path.exists(self._link(PENDING)):
+            os.unlink(self._link(PENDING))
+
+    def switch(self, release):
+        current = self.current()
+        if current == release:
+            return False
+        # Written before the switch, removed once every process runs the live release: a
+        # rollout cut short in between is finished by the next one.
+        with open(self._link(PENDING), "w") as handle:
+            handle.write("%s\n" % release)
+        if current:
+            replace_symlink(self._link("previous"), os.path.join(self.releases_dir, current))
+        replace_symlink(self._link("current"), os.path.join(self.releases_dir, release))
+        return True
+
+    def restore(self, current, previous):
+        for name, release in (("current", current), ("previous", previous)):
+            if release:
+                replace_symlink(self._link(name), os.path.join(self.releases_dir, release))
+            elif os.path.islink(self._link(name)):
+                os.unlink(self._link(name))

@@ -20,7 +20,8 @@ replaced is replaced again onto the release that ran before.
 
 The process manager, the probe and the release links are objects passed in, so that the whole
 sequence is tested against fakes (tests/unit/plugins/module_utils/test_rollout.py) and runs
-for real in the app_rollout module.
+for real in the app_rollout module, with the managers of app_processes, the probe of
+health_gate and the ReleaseLinks of releases.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -69,13 +69,15 @@ options:
     type: path
     required: true
   runtime_dir:
-    description: Where the processes' unix sockets live. Default C(/run/<name>).
+    description:
+      - Where the processes' unix sockets and the slots' links live, such as C(/run/<name>).
     type: path
+    required: true
   process_manager:
     description:
       - What runs the processes. C(auto) finds out from the host, for a rollout of what it
         runs (a rolling restart, a rollback); supervisor when it has this app's programs
-        (C(/etc/supervisor/conf.d/<name>.conf)), else systemd.
+        (O(supervisor_conf)), else systemd.
     type: str
     choices: [systemd, supervisor, auto]
     default: systemd
@@ -102,14 +104,29 @@ options:
     default: 9001
   slot_ports_file:
     description:
-      - With O(bind=tcp), where the NAT table is written for the boot (C(nft -f)). Default
-        C(/etc/<name>/slot-ports.nft).
+      - With O(bind=tcp), where the NAT table is written for the boot (C(nft -f)), such as
+        C(/etc/<name>/slot-ports.nft); removed with any other binding.
     type: path
+    required: true
+  slots_tmpfiles:
+    description:
+      - With O(bind=unix), the systemd-tmpfiles file that makes each slot's link to its live
+        socket again at boot, such as C(/etc/tmpfiles.d/<name>-slots.conf); removed with any
+        other binding.
+    type: path
+    required: true
   supervisor_boot_file:
     description:
       - Under supervisor, where the programs that start with supervisord are written, as
-        C(WSFLEET_LIVE_PROGRAMS=<program> ...). Default C(/etc/<name>/supervisor-programs.env).
+        C(WSFLEET_LIVE_PROGRAMS=<program> ...), such as C(/etc/<name>/supervisor-programs.env).
     type: path
+    required: true
+  supervisor_conf:
+    description:
+      - Supervisor's file of this app's programs, such as C(/etc/supervisor/conf.d/<name>.conf);
+        with O(process_manager=auto), the app runs under supervisor when it exists.
+    type: path
+    required: true
   processes:
     description:
       - How many process slots the host runs; slots beyond are stopped.
@@ -175,7 +192,9 @@ attributes:
     description: Not supported.
     support: none
 notes:
-  - The role runs it with the release's own Python, which has C(websockets).
+  - The role runs it with the release's own Python, which has C(websockets), and passes the
+    paths it also knows (O(runtime_dir), O(slot_ports_file), O(slots_tmpfiles),
+    O(supervisor_boot_file), O(supervisor_conf)) from its vars, where they are defined once.
 seealso:
   - module: wsfleet.deploy.app_release
   - module: wsfleet.deploy.websocket_probe
@@ -186,15 +205,26 @@ EXAMPLES = r"""
   wsfleet.deploy.app_rollout:
     name: echo
     base_dir: /srv/echo
+    runtime_dir: /run/echo
+    slot_ports_file: /etc/echo/slot-ports.nft
+    slots_tmpfiles: /etc/tmpfiles.d/echo-slots.conf
+    supervisor_boot_file: /etc/echo/supervisor-programs.env
+    supervisor_conf: /etc/supervisor/conf.d/echo.conf
     processes: 4
     release: 1.1.0-3fa2c1d9e0ab
   vars:
     ansible_python_interpreter: /srv/echo/releases/1.1.0-3fa2c1d9e0ab/venv/bin/python
 
-- name: Rolling restart onto the same release
+- name: Rolling restart onto the same release, under the process manager the host runs
   wsfleet.deploy.app_rollout:
     name: echo
     base_dir: /srv/echo
+    runtime_dir: /run/echo
+    slot_ports_file: /etc/echo/slot-ports.nft
+    slots_tmpfiles: /etc/tmpfiles.d/echo-slots.conf
+    supervisor_boot_file: /etc/echo/supervisor-programs.env
+    supervisor_conf: /etc/supervisor/conf.d/echo.conf
+    process_manager: auto
     processes: 4
     replace: true
     # Also kept on the controller, as reports/<inventory_hostname>.json.
@@ -281,514 +311,71 @@ report_path:
   sample: /srv/echo/last-rollout.json
 """
 
-import glob
-import os
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
-    link_target_id,
-    read_release,
-    replace_symlink,
-    write_json_whole,
+from ansible_collections.wsfleet.deploy.plugins.module_utils.app_processes import (
+    Addresses,
+    SlotPortMap,
+    SupervisorManager,
+    SystemdManager,
+    running_manager,
 )
-from ansible_collections.wsfleet.deploy.plugins.module_utils import slot_ports
+from ansible_collections.wsfleet.deploy.plugins.module_utils.health_gate import Probe
+from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
+    ReleaseLinks,
+    read_release,
+)
 from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import (
     DONE,
-    SIDES,
     UNCHANGED,
-    GateResult,
     Rollout,
     RolloutError,
+)
+from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout_report import (
+    default_report_path,
+    failure_message,
+    keep_report,
 )
 from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
     HAS_WEBSOCKETS,
     WEBSOCKETS_IMPORT_ERROR,
-    ProbeError,
-    check_health,
-    probe_once,
-    probe_with_retries,
 )
 
-ACTIVE_STATES = ("active", "activating", "reloading")
-WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
-# In the base directory while a rollout that switched the release is under way.
-PENDING = ".rollout-pending"
-
-
-def command_error(rc, out, err):
-    return ("%s %s" % (err, out)).strip() or "exit status %d" % rc
-
-
-class Addresses:
-    """Where process slot N, side S listens, as the probe reaches it."""
-
-    def __init__(self, bind, runtime_dir, tcp_address, tcp_port_base, tcp_side_port_base=9001):
-        self.bind = bind
-        self.runtime_dir = runtime_dir
-        self.address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(tcp_address, tcp_address)
-        self.host = "[%s]" % self.address if ":" in self.address else self.address
-        self.tcp_port_base = tcp_port_base
-        self.tcp_side_port_base = tcp_side_port_base
-
-    def socket(self, slot, side):
-        return os.path.join(self.runtime_dir, "%d%s.sock" % (slot, side))
-
-    def slot_link(self, slot):
-        return os.path.join(self.runtime_dir, "%d.sock" % slot)
-
-    def slot_port(self, slot):
-        """The port the router connects to: the slot's own, or the one all share."""
-        return self.tcp_port_base + (slot - 1 if self.bind == "tcp" else 0)
-
-    def port(self, slot, side):
-        if self.bind == "tcp":
-            return slot_ports.side_port(self.tcp_side_port_base, slot, side)
-        return self.slot_port(slot)
-
-    def probe_target(self, slot, side):
-        """(url, unix_socket) of one process."""
-        if self.bind == "unix":
-            return "ws://localhost/", self.socket(slot, side)
-        return "ws://%s:%d/" % (self.host, self.port(slot, side)), None
-
-
-def make_parent(path):
-    """The folder a file the module writes goes in, made when missing."""
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o755)
-
-
-def write_if_changed(path, content):
-    """Replace a file atomically (mode 0644) unless it already holds content."""
-    try:
-        with open(path) as handle:
-            if handle.read() == content:
-                return False
-    except (IOError, OSError):
-        pass
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        handle.write(content)
-    os.chmod(temporary, 0o644)
-    os.rename(temporary, path)
-    return True
-
-
-class SlotPortMap:
-    """With TCP ports: the app's nftables NAT map from each slot's port to its live side's."""
-
-    def __init__(self, module, name, addresses, path):
-        self.module = module
-        self.name = name
-        self.addresses = addresses
-        self.path = path
-        self.table = slot_ports.table_name(name)
-        self.nft = module.get_bin_path("nft")
-
-    def _run(self, *args):
-        if not self.nft:
-            raise RolloutError("nft not found: surge on TCP ports needs nftables")
-        return self.module.run_command([self.nft, *args])
-
-    def read(self):
-        """{slot port: side port} as the kernel has it now ({} without the table)."""
-        if not self.nft:
-            return {}
-        rc, out, _err = self._run("-j", "list", "map", "inet", self.table, slot_ports.MAP)
-        return slot_ports.parse_map(out) if rc == 0 else {}
-
-    def side_reached(self, slot):
-        """The side whose port the slot's port leads to now, or None."""
-        target = self.read().get(self.addresses.slot_port(slot))
-        for side in SIDES:
-            if self.addresses.port(slot, side) == target:
-                return side
-        return None
-
-    def point_slot(self, slot, side):
-        """Send the slot's port to that side's, now; the other slots stay as the kernel has
-        them (a slot not in the map yet is reached on its own port: its old process)."""
-        mapping = self.read()
-        mapping[self.addresses.slot_port(slot)] = self.addresses.port(slot, side)
-        self._load_now(mapping)
-
-    def forget_slot(self, slot):
-        mapping = self.read()
-        if mapping.pop(self.addresses.slot_port(slot), None) is not None:
-            self._load_now(mapping)
-
-    def apply(self, live):
-        """Make the slot ports of live ({slot: side}) lead to those sides, now and at boot:
-        the whole map, at the end of a rollout, with the rest of what the boot starts."""
-        mapping = self._mapping(live)
-        make_parent(self.path)
-        changed = write_if_changed(self.path, self._render(mapping))
-        if changed or self.read() != mapping:
-            self._load(self.path)
-            changed = True
-        return changed
-
-    def _mapping(self, live):
-        return dict(
-            (self.addresses.slot_port(slot), self.addresses.port(slot, side))
-            for slot, side in live.items()
-        )
-
-    def _render(self, mapping):
-        return slot_ports.render(self.name, self.addresses.address, mapping)
-
-    def _load_now(self, mapping):
-        """Into the kernel only: the file the boot loads is written at the end of the rollout,
-        with which side of each slot starts at boot."""
-        make_parent(self.path)
-        temporary = self.path + ".now"
-        with open(temporary, "w") as handle:
-            handle.write(self._render(mapping))
-        try:
-            self._load(temporary)
-        finally:
-            os.unlink(temporary)
-
-    def _load(self, path):
-        rc, out, err = self._run("-f", path)
-        if rc != 0:
-            raise RolloutError("nft -f %s: %s" % (path, command_error(rc, out, err)))
-
-    def _table_loaded(self):
-        return bool(self.nft) and self._run("list", "table", "inet", self.table)[0] == 0
-
-    def present(self):
-        """Whether there is a table or a file to remove."""
-        return os.path.exists(self.path) or self._table_loaded()
-
-    def remove(self):
-        """No table and no file: the slots' ports are the processes' own again."""
-        changed = os.path.exists(self.path)
-        if changed:
-            os.unlink(self.path)
-        if self._table_loaded():
-            rc, out, err = self._run("delete", "table", "inet", self.table)
-            if rc != 0:
-                raise RolloutError("nft delete table: %s" % command_error(rc, out, err))
-            changed = True
-        return changed
-
-
-class SidedManager:
-    """What both process managers share. Slot N runs on side a or b, one at a time but for the
-    moment of a surge; the slot's address reaches the live side: a symlink to its socket (unix
-    sockets) or a NAT map entry to its port (TCP ports). A manager gives active_sides(),
-    start(), stop() and record_boot() (what starts at boot)."""
-
-    # systemd makes the socket folder for its units only when one starts (RuntimeDirectory=),
-    # so the slot links' tmpfiles entry declares it for the boot; supervisor's role does.
-    declares_runtime_dir = True
-
-    def __init__(self, module, name, addresses, slot_port_map=None):
-        self.module = module
-        self.name = name
-        self.addresses = addresses
-        self.slot_port_map = slot_port_map if addresses.bind == "tcp" else None
-        self.can_surge = addresses.bind == "unix" or self.slot_port_map is not None
-        self.tmpfiles = "/etc/tmpfiles.d/%s-slots.conf" % name
-        self._orphans = []
-
-    def running(self):
-        self._orphans = []
-        live = {}
-        for slot, active in self.active_sides().items():
-            live[slot] = self._live_side(slot, sorted(active))
-            self._orphans.extend((slot, side) for side in active if side != live[slot])
-        return live
-
-    def _live_side(self, slot, active):
-        """Of two processes on one slot (an interrupted surge), the one its address reaches."""
-        if len(active) == 1:
-            return active[0]
-        if self.slot_port_map:
-            reached = [self.slot_port_map.side_reached(slot)]
-        else:
-            target = link_target_id(self.addresses.slot_link(slot)) or ""
-            reached = [side for side in active if target == "%d%s.sock" % (slot, side)]
-        reached = [side for side in reached if side in active]
-        return reached[0] if reached else active[0]
-
-    def orphans(self):
-        return list(self._orphans)
-
-    def point(self, slot, side):
-        if self.slot_port_map:
-            self.slot_port_map.point_slot(slot, side)
-        elif self.can_surge:
-            replace_symlink(self.addresses.slot_link(slot), "%d%s.sock" % (slot, side))
-
-    def forget(self, slot):
-        if self.slot_port_map:
-            self.slot_port_map.forget_slot(slot)
-        elif self.can_surge and os.path.islink(self.addresses.slot_link(slot)):
-            os.unlink(self.addresses.slot_link(slot))
-
-    def commit(self, live):
-        """What starts at boot, and each slot's address as the boot must make it again: the
-        slot links by systemd-tmpfiles (unix sockets), or the NAT map (TCP ports)."""
-        changed = self.record_boot(live)
-        if self.slot_port_map:
-            changed = self.slot_port_map.apply(live) or changed
-        if self.addresses.bind != "unix":
-            return self._drop_slot_links() or changed
-        for slot, side in live.items():
-            target = "%d%s.sock" % (slot, side)
-            if link_target_id(self.addresses.slot_link(slot)) != target:
-                self.point(slot, side)
-                changed = True
-        changed = self._drop_slot_links(keep=live) or changed
-        changed = self._write_tmpfiles(live) or changed
-        return changed
-
-    def _drop_slot_links(self, keep=None):
-        """Slot links left from unix sockets once the processes listen on TCP (keep None), or
-        those of slots that no longer run (a slot removed by `supervisorctl update`)."""
-        paths = [self.tmpfiles] if keep is None and os.path.exists(self.tmpfiles) else []
-        paths += [
-            path
-            for path in glob.glob(os.path.join(self.addresses.runtime_dir, "*.sock"))
-            if os.path.islink(path)
-            and re.match(r"^\d+\.sock$", os.path.basename(path))
-            and int(os.path.basename(path)[:-5]) not in (keep or {})
-        ]
-        for path in paths:
-            os.unlink(path)
-        return bool(paths)
-
-    def _write_tmpfiles(self, live):
-        lines = [
-            "# Written by wsfleet.deploy (app_rollout): where each process slot of %s points."
-            % self.name,
-            "# NGINX connects to <slot>.sock; it names the socket of the live process.",
-        ]
-        try:
-            folder = os.stat(self.addresses.runtime_dir)
-            if self.declares_runtime_dir:
-                lines.append(
-                    "d %s %04o %d %d -"
-                    % (
-                        self.addresses.runtime_dir,
-                        folder.st_mode & 0o7777,
-                        folder.st_uid,
-                        folder.st_gid,
-                    )
-                )
-        except OSError:
-            pass
-        for slot in sorted(live):
-            lines.append(
-                "L+ %s - - - - %d%s.sock" % (self.addresses.slot_link(slot), slot, live[slot])
-            )
-        return write_if_changed(self.tmpfiles, "\n".join(lines) + "\n")
-
-
-class SystemdManager(SidedManager):
-    """Processes as instances <name>@<slot><side>.service of the role's template unit."""
-
-    def __init__(self, module, name, addresses, slot_port_map=None):
-        super(SystemdManager, self).__init__(module, name, addresses, slot_port_map)
-        self.pattern = re.compile(r"^%s@(\d+)([ab])\.service$" % re.escape(name))
-
-    def unit(self, slot, side):
-        return "%s@%d%s.service" % (self.name, slot, side)
-
-    def _systemctl(self, *args):
-        rc, out, err = self.module.run_command(["systemctl", *args])
-        if rc != 0:
-            raise RolloutError(command_error(rc, out, err))
-        return out
-
-    def active_sides(self):
-        out = self._systemctl(
-            "list-units", "--all", "--plain", "--no-legend", "--type=service", "%s@*" % self.name
-        )
-        sides = {}
-        for line in out.splitlines():
-            fields = line.split()
-            match = self.pattern.match(fields[0]) if fields else None
-            if match and len(fields) >= 3 and fields[2] in ACTIVE_STATES:
-                sides.setdefault(int(match.group(1)), []).append(match.group(2))
-        return sides
-
-    def start(self, slot, side):
-        unit = self.unit(slot, side)
-        try:
-            self._systemctl("start", unit)
-        except RolloutError:
-            # A unit that hit its start limit stays failed until reset: clear it, try once more.
-            self.module.run_command(["systemctl", "reset-failed", unit])
-            self._systemctl("start", unit)
-
-    def stop(self, slot, side):
-        self._systemctl("stop", self.unit(slot, side))
-
-    def record_boot(self, live):
-        """The live side of each slot enabled, the other units disabled."""
-        changed = False
-        wanted = set(self.unit(slot, side) for slot, side in live.items())
-        enabled = set(
-            os.path.basename(path)
-            for path in glob.glob(os.path.join(WANTS_DIR, "%s@*.service" % self.name))
-        )
-        # Only the wants links change, which systemd reads at boot: no daemon reload (each
-        # would cost about 0.15 s per host and reload every unit for nothing).
-        if wanted - enabled:
-            self._systemctl("enable", "--no-reload", *sorted(wanted - enabled))
-            changed = True
-        if enabled - wanted:
-            self._systemctl("disable", "--no-reload", *sorted(enabled - wanted))
-            changed = True
-        return changed
-
-
-class SupervisorManager(SidedManager):
-    """Processes as supervisor programs <name>_<NN><side>, which the role declares with
-    autostart off: which side starts when supervisord does is what the rollout writes to
-    boot_file, for the role's event listener that starts them (a program's own autostart cannot
-    change without `supervisorctl update` restarting it)."""
-
-    declares_runtime_dir = False
-
-    def __init__(self, module, name, addresses, boot_file, slot_port_map=None):
-        super(SupervisorManager, self).__init__(module, name, addresses, slot_port_map)
-        self.boot_file = boot_file
-        self.pattern = re.compile(r"^%s_(\d+)([ab])$" % re.escape(name))
-
-    def program(self, slot, side):
-        return "%s_%02d%s" % (self.name, slot, side)
-
-    def _supervisorctl(self, *args):
-        rc, out, err = self.module.run_command(["supervisorctl", *args])
-        # supervisorctl reports a program that did not start in its output, not its status.
-        if rc != 0 or "ERROR" in out:
-            raise RolloutError(command_error(rc, out, err))
-        return out
-
-    def active_sides(self):
-        # status exits 3 when some program is not running: that is an answer, not a failure.
-        rc, out, err = self.module.run_command(["supervisorctl", "status"])
-        if rc not in (0, 3):
-            raise RolloutError(command_error(rc, out, err))
-        sides = {}
-        for line in out.splitlines():
-            fields = line.split()
-            match = self.pattern.match(fields[0]) if fields else None
-            if match and len(fields) >= 2 and fields[1] in ("RUNNING", "STARTING"):
-                sides.setdefault(int(match.group(1)), []).append(match.group(2))
-        return sides
-
-    def start(self, slot, side):
-        self._supervisorctl("start", self.program(slot, side))
-
-    def stop(self, slot, side):
-        self._supervisorctl("stop", self.program(slot, side))
-
-    def record_boot(self, live):
-        programs = " ".join(self.program(slot, live[slot]) for slot in sorted(live))
-        content = (
-            "# Written by wsfleet.deploy (app_rollout): the programs of %s that start with"
-            " supervisord.\nWSFLEET_LIVE_PROGRAMS=%s\n" % (self.name, programs)
-        )
-        make_parent(self.boot_file)
-        return write_if_changed(self.boot_file, content)
-
-
-def backoff(delay, first=0.02):
-    """Waits between gate attempts: short at first, since most processes are ready within a
-    fraction of a second, doubling up to delay."""
-    wait = first
-    while True:
-        yield min(wait, delay)
-        wait *= 2
-
-
-class Probe:
-    """The health gate and the connection count, on each process's own address."""
-
-    def __init__(self, addresses, params, sleep=time.sleep):
-        self.addresses = addresses
-        self.path = params["health_path"]
-        self.retries = params["health_retries"]
-        self.delay = params["health_delay"]
-        self.timeout = params["health_timeout"]
-        self.sleep = sleep
-
-    def connections(self, slot, side):
-        url, unix_socket = self.addresses.probe_target(slot, side)
-        try:
-            health = check_health(url, self.path, unix_socket, timeout=self.timeout)[1]
-        except ProbeError:
-            return None
-        return health.get("connections") if isinstance(health, dict) else None
-
-    def gate(self, slot, side):
-        url, unix_socket = self.addresses.probe_target(slot, side)
-        waits = backoff(self.delay)
-        result, errors, attempts = probe_with_retries(
-            lambda: probe_once(
-                url, unix_socket, ping=True, timeout=self.timeout, health_path=self.path
-            ),
-            retries=self.retries,
-            delay=self.delay,
-            sleep=lambda _delay: self.sleep(next(waits)),
-        )
-        if result is None:
-            return GateResult(False, attempts, errors[-1] if errors else "unknown")
-        health = result.get("health")
-        release = health.get("release") if isinstance(health, dict) else None
-        return GateResult(True, attempts, release=release)
-
-
-class ReleaseLinks:
-    """current and previous under the app's base directory."""
-
-    def __init__(self, base_dir):
-        self.base_dir = base_dir
-        self.releases_dir = os.path.join(base_dir, "releases")
-
-    def _link(self, name):
-        return os.path.join(self.base_dir, name)
-
-    def current(self):
-        return link_target_id(self._link("current"))
-
-    def previous(self):
-        return link_target_id(self._link("previous"))
-
-    def interrupted(self):
-        return os.path.exists(self._link(PENDING))
-
-    def settle(self):
-        if os.path.exists(self._link(PENDING)):
-            os.unlink(self._link(PENDING))
-
-    def switch(self, release):
-        current = self.current()
-        if current == release:
-            return False
-        # Written before the switch, removed once every process runs the live release: a
-        # rollout cut short in between is finished by the next one.
-        with open(self._link(PENDING), "w") as handle:
-            handle.write("%s\n" % release)
-        if current:
-            replace_symlink(self._link("previous"), os.path.join(self.releases_dir, current))
-        replace_symlink(self._link("current"), os.path.join(self.releases_dir, release))
-        return True
-
-    def restore(self, current, previous):
-        for name, release in (("current", current), ("previous", previous)):
-            if release:
-                replace_symlink(self._link(name), os.path.join(self.releases_dir, release))
-            elif os.path.islink(self._link(name)):
-                os.unlink(self._link(name))
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    base_dir=dict(type="path", required=True),
+    runtime_dir=dict(type="path", required=True),
+    process_manager=dict(type="str", choices=["systemd", "supervisor", "auto"], default="systemd"),
+    bind=dict(type="str", choices=["unix", "tcp", "reuseport"], default="unix"),
+    tcp_address=dict(type="str", default="127.0.0.1"),
+    tcp_port_base=dict(type="int", default=8001),
+    tcp_side_port_base=dict(type="int", default=9001),
+    slot_ports_file=dict(type="path", required=True),
+    slots_tmpfiles=dict(type="path", required=True),
+    supervisor_boot_file=dict(type="path", required=True),
+    supervisor_conf=dict(type="path", required=True),
+    processes=dict(type="int"),
+    release=dict(type="str"),
+    rollback=dict(type="bool", default=False),
+    replace=dict(type="bool", default=False),
+    group_size=dict(type="int", default=1),
+    health_path=dict(type="str", default="/healthz"),
+    health_retries=dict(type="int", default=120),
+    health_delay=dict(type="float", default=0.25),
+    health_timeout=dict(type="float", default=5.0),
+    report_path=dict(type="path"),
+    # Used on the controller by the action plugin, which does not pass it on.
+    report_dir=dict(type="path"),
+)
+
+
+def check_params(module):
+    params = module.params
+    if params["rollback"] and params["release"]:
+        module.fail_json(msg="release and rollback are mutually exclusive")
+    if (params["processes"] is not None and params["processes"] < 1) or params["group_size"] < 1:
+        module.fail_json(msg="processes and group_size must be at least 1")
 
 
 def target_release(module, links):
@@ -819,111 +406,61 @@ def remove_slot_port_map(module, slot_port_map):
         module.fail_json(msg="could not remove the NAT map of the slots' ports: %s" % exc)
 
 
-def running_manager(name, supervisor_conf_dir="/etc/supervisor/conf.d"):
-    """The process manager that runs the app here: supervisor has its programs' file."""
-    if os.path.exists(os.path.join(supervisor_conf_dir, "%s.conf" % name)):
-        return "supervisor"
-    return "systemd"
-
-
-def keep_report(report):
-    """The run's report where the next person, or a benchmark, finds it: replaced whole."""
-    content = dict(report, msg=failure_message(report) if report["failure"] else "")
-    write_json_whole(report["report_path"], content, indent=1)
-
-
-def failure_message(report):
-    if report["outcome"] == "rolled_back":
-        return "back on %s and serving: %s" % (report["release_after"], report["failure"])
-    if report["outcome"] == "rollback_failed":
-        return "%s; going back to %s failed too: %s" % (
-            report["failure"],
-            report["release_before"],
-            report["rollback_failure"],
-        )
-    return report["failure"]
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            base_dir=dict(type="path", required=True),
-            runtime_dir=dict(type="path"),
-            process_manager=dict(
-                type="str", choices=["systemd", "supervisor", "auto"], default="systemd"
-            ),
-            bind=dict(type="str", choices=["unix", "tcp", "reuseport"], default="unix"),
-            tcp_address=dict(type="str", default="127.0.0.1"),
-            tcp_port_base=dict(type="int", default=8001),
-            tcp_side_port_base=dict(type="int", default=9001),
-            slot_ports_file=dict(type="path"),
-            supervisor_boot_file=dict(type="path"),
-            processes=dict(type="int"),
-            release=dict(type="str"),
-            rollback=dict(type="bool", default=False),
-            replace=dict(type="bool", default=False),
-            group_size=dict(type="int", default=1),
-            health_path=dict(type="str", default="/healthz"),
-            health_retries=dict(type="int", default=120),
-            health_delay=dict(type="float", default=0.25),
-            health_timeout=dict(type="float", default=5.0),
-            report_path=dict(type="path"),
-            # Used on the controller by the action plugin, which does not pass it on.
-            report_dir=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    if not HAS_WEBSOCKETS:
-        module.fail_json(msg=missing_required_lib("websockets"), exception=WEBSOCKETS_IMPORT_ERROR)
+def process_manager(module, addresses, slot_port_map):
+    """(name, manager) of what runs the processes; auto: what the host runs them with."""
     params = module.params
-    if params["rollback"] and params["release"]:
-        module.fail_json(msg="release and rollback are mutually exclusive")
-    if (params["processes"] is not None and params["processes"] < 1) or params["group_size"] < 1:
-        module.fail_json(msg="processes and group_size must be at least 1")
-    process_manager = params["process_manager"]
-    if process_manager == "auto":
-        process_manager = running_manager(params["name"])
-    addresses = Addresses(
-        params["bind"],
-        params["runtime_dir"] or "/run/%s" % params["name"],
-        params["tcp_address"],
-        params["tcp_port_base"],
-        params["tcp_side_port_base"],
-    )
-    config_dir = "/etc/%s" % params["name"]
-    slot_port_map = SlotPortMap(
-        module,
-        params["name"],
+    name = params["process_manager"]
+    if name == "auto":
+        name = running_manager(params["supervisor_conf"])
+    common = (module, params["name"], addresses, params["slots_tmpfiles"])
+    if name == "systemd":
+        return name, SystemdManager(*common, slot_port_map=slot_port_map)
+    boot_file = params["supervisor_boot_file"]
+    return name, SupervisorManager(*common, boot_file=boot_file, slot_port_map=slot_port_map)
+
+
+def new_rollout(module, manager, addresses, links):
+    params = module.params
+    probe = Probe(
         addresses,
-        params["slot_ports_file"] or os.path.join(config_dir, "slot-ports.nft"),
+        params["health_path"],
+        params["health_retries"],
+        params["health_delay"],
+        params["health_timeout"],
     )
-    dropped = False
-    if params["bind"] != "tcp":
-        # The processes listen on the slots' own paths, or share one port, now: a NAT map left
-        # from surge on TCP ports would lead their router, and their gates, elsewhere.
-        dropped = remove_slot_port_map(module, slot_port_map)
-    if process_manager == "systemd":
-        manager = SystemdManager(module, params["name"], addresses, slot_port_map)
-    else:
-        boot_file = params["supervisor_boot_file"] or os.path.join(
-            config_dir, "supervisor-programs.env"
-        )
-        manager = SupervisorManager(module, params["name"], addresses, boot_file, slot_port_map)
-    links = ReleaseLinks(params["base_dir"])
-    release = target_release(module, links)
-    rollout = Rollout(
+    return Rollout(
         manager,
-        Probe(addresses, params),
+        probe,
         links,
         time.monotonic,
         wanted=range(1, params["processes"] + 1) if params["processes"] else None,
-        release=release,
+        release=target_release(module, links),
         replace=params["replace"],
         group_size=params["group_size"],
         check_mode=module.check_mode,
         label=params["name"],
     )
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_WEBSOCKETS:
+        module.fail_json(msg=missing_required_lib("websockets"), exception=WEBSOCKETS_IMPORT_ERROR)
+    check_params(module)
+    params = module.params
+    addresses = Addresses(
+        params["bind"],
+        params["runtime_dir"],
+        params["tcp_address"],
+        params["tcp_port_base"],
+        params["tcp_side_port_base"],
+    )
+    slot_port_map = SlotPortMap(module, params["name"], addresses, params["slot_ports_file"])
+    # The processes listen on the slots' own paths, or share one port, now: a NAT map left from
+    # surge on TCP ports would lead their router, and their gates, elsewhere.
+    dropped = params["bind"] != "tcp" and remove_slot_port_map(module, slot_port_map)
+    manager_name, manager = process_manager(module, addresses, slot_port_map)
+    rollout = new_rollout(module, manager, addresses, ReleaseLinks(params["base_dir"]))
     started = time.time()
     try:
         report = rollout.run()
@@ -932,11 +469,9 @@ def main():
         # record, is in the report): nothing changed yet.
         module.fail_json(msg="could not read what runs on the host: %s" % exc)
     report["changed"] = report["outcome"] != UNCHANGED or report.pop("committed", False) or dropped
-    report["process_manager"] = process_manager
+    report["process_manager"] = manager_name
     report["started"] = round(started, 3)
-    report["report_path"] = params["report_path"] or os.path.join(
-        params["base_dir"], "last-rollout.json"
-    )
+    report["report_path"] = params["report_path"] or default_report_path(params["base_dir"])
     if not module.check_mode:
         try:
             keep_report(report)

@@ -1,10 +1,12 @@
-"""Release ordering and pruning: by recorded install time, never by file times."""
+"""Release ordering and pruning: by recorded install time, never by file times; the links that
+make a release live, as a rollout switches and restores them."""
 
 import json
 import os
 
 import pytest
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
+    ReleaseLinks,
     link_target_id,
     list_releases,
     releases_to_prune,
@@ -71,3 +73,36 @@ def test_link_target_id(tmp_path):
     (tmp_path / "current").symlink_to(target)
     assert link_target_id(str(tmp_path / "current")) == "1.0.0-abc"
     assert link_target_id(str(tmp_path / "absent")) is None
+
+
+def test_a_switch_moves_current_to_previous_and_stays_pending_until_settled(tmp_path):
+    links = ReleaseLinks(str(tmp_path))
+    assert links.switch("1.0.0")
+    assert links.switch("1.1.0")
+    assert (links.current(), links.previous()) == ("1.1.0", "1.0.0")
+    assert (tmp_path / "current").readlink() == tmp_path / "releases" / "1.1.0"
+    # A rollout cut short before it settles is finished by the next one.
+    assert links.interrupted()
+    links.settle()
+    assert not links.interrupted()
+
+
+def test_a_switch_to_the_live_release_changes_nothing(tmp_path):
+    links = ReleaseLinks(str(tmp_path))
+    links.switch("1.0.0")
+    links.settle()
+    assert not links.switch("1.0.0")
+    assert not links.interrupted()
+    assert links.previous() is None
+
+
+@pytest.mark.parametrize(
+    ("previous", "expected"), [("0.9.0", "0.9.0"), (None, None)], ids=["both", "first-release"]
+)
+def test_restore_puts_both_links_back_as_they_were(tmp_path, previous, expected):
+    links = ReleaseLinks(str(tmp_path))
+    links.switch("1.0.0")
+    links.switch("1.1.0")
+    links.restore("1.0.0", previous)
+    assert (links.current(), links.previous()) == ("1.0.0", expected)
+    assert (tmp_path / "previous").is_symlink() == (previous is not None)

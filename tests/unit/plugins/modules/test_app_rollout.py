@@ -1,294 +1,146 @@
-"""app_rollout's host side: where processes are reached, what the process managers report,
-and the gate's waits. The rollout itself is tested in module_utils/test_rollout.py."""
+"""app_rollout's main() on a host of temporary folders, with systemd and supervisor answered by
+fakes and every process passing its gate: the paths it takes from the role, the report it
+returns and the one it keeps. Its parts are tested beside
+them in module_utils: test_app_processes.py, test_health_gate.py, test_releases.py,
+test_rollout_report.py, and the rollout itself in test_rollout.py."""
 
-import itertools
 import json
-import os
-from pathlib import Path
 
 import pytest
-from ansible_collections.wsfleet.deploy.plugins.modules.app_rollout import (
-    Addresses,
-    SlotPortMap,
-    SupervisorManager,
-    SystemdManager,
-    backoff,
-    keep_report,
-    running_manager,
-)
+from ansible_collections.wsfleet.deploy.plugins.module_utils import app_processes
+from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import GateResult
+from ansible_collections.wsfleet.deploy.plugins.modules import app_rollout
+from module_runner import Commands, run_module
 
 
-class FakeModule:
-    """run_command answers from a table of argv prefixes; every call is kept."""
+class HealthyProbe:
+    """Every process has two clients and passes its gate at the first attempt."""
 
-    def __init__(self, answers, binaries=("nft",)):
-        self.answers = answers
-        self.binaries = binaries
-        self.calls = []
+    def __init__(self, addresses, *settings):
+        self.addresses = addresses
 
-    def get_bin_path(self, name):
-        return name if name in self.binaries else None
+    def connections(self, slot, side):
+        return 2
 
-    def run_command(self, argv):
-        self.calls.append(argv)
-        for prefix, answer in self.answers.items():
-            if tuple(argv[: len(prefix)]) == prefix:
-                return answer
+    def gate(self, slot, side):
+        return GateResult(True, 1, release="1.1.0")
+
+
+class FakeHost:
+    """systemd's units of echo, started and stopped as asked, and supervisor's programs;
+    no nftables table of the app's."""
+
+    def __init__(self, units):
+        self.units = set(units)
+
+    def answer(self, argv):
+        if argv[:2] == ["systemctl", "list-units"]:
+            listed = "".join(f"{unit} loaded active running echo\n" for unit in self.units)
+            return 0, listed, ""
+        if argv[:2] == ["systemctl", "start"]:
+            self.units.add(argv[2])
+        if argv[:2] == ["systemctl", "stop"]:
+            self.units.discard(argv[2])
+        if argv[:2] == ["supervisorctl", "status"]:
+            return 3, "echo_01a RUNNING pid 10, uptime 0:01:00\necho_01b STOPPED Not started\n", ""
+        if argv[0].endswith("nft"):
+            return 1, "", "No such file or directory"
         return 0, "", ""
 
 
-def test_waits_double_from_a_short_first_one_up_to_the_delay():
-    assert list(itertools.islice(backoff(0.25), 6)) == [0.02, 0.04, 0.08, 0.16, 0.25, 0.25]
+@pytest.fixture
+def fake_host(monkeypatch):
+    fake = FakeHost(["echo@1a.service", "echo@2b.service"])
+    fake.commands = Commands(fake.answer).install(monkeypatch)
+    return fake
 
 
-def test_a_delay_shorter_than_the_first_wait_caps_every_wait():
-    assert list(itertools.islice(backoff(0.01), 3)) == [0.01, 0.01, 0.01]
-
-
-@pytest.mark.parametrize(
-    ("bind", "address", "slot", "expected"),
-    [
-        ("unix", "127.0.0.1", 2, ("ws://localhost/", "/run/echo/2b.sock")),
-        ("tcp", "127.0.0.1", 3, ("ws://127.0.0.1:9006/", None)),
-        ("tcp", "0.0.0.0", 1, ("ws://127.0.0.1:9002/", None)),
-        ("tcp", "::", 1, ("ws://[::1]:9002/", None)),
-        ("reuseport", "127.0.0.1", 3, ("ws://127.0.0.1:8001/", None)),
-    ],
-    ids=["unix", "tcp", "tcp-any-v4", "tcp-any-v6", "reuseport"],
-)
-def test_each_process_is_probed_on_its_own_side_address(bind, address, slot, expected):
-    # Side b of the slot; with reuseport both sides share the one port.
-    addresses = Addresses(bind, "/run/echo", address, 8001, 9001)
-    assert addresses.probe_target(slot, "b") == expected
-
-
-UNITS = """\
-echo@1a.service loaded active running echo websockets server, process 1a
-echo@1b.service loaded active running echo websockets server, process 1b
-echo@2b.service loaded active running echo websockets server, process 2b
-echo@3a.service loaded failed failed echo websockets server, process 3a
-other@1a.service loaded active running another app
-"""
-
-
-def test_two_processes_on_a_slot_keep_the_one_its_link_reaches(tmp_path):
-    os.symlink("1b.sock", tmp_path / "1.sock")
-    module = FakeModule({("systemctl", "list-units"): (0, UNITS, "")})
-    manager = SystemdManager(module, "echo", Addresses("unix", str(tmp_path), "127.0.0.1", 8001))
-    # A failed unit does not run; another app's units are not ours.
-    assert manager.running() == {1: "b", 2: "b"}
-    assert manager.orphans() == [(1, "a")]
-
-
-def kernel_map(*elements):
-    listed = {"family": "inet", "name": "slots", "elem": [list(pair) for pair in elements]}
-    return 0, json.dumps({"nftables": [{"map": listed}]}), ""
-
-
-def tcp_slot_ports(tmp_path, answers):
-    module = FakeModule(answers)
-    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
-    return module, SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
-
-
-def test_two_processes_on_a_tcp_slot_keep_the_one_its_port_leads_to(tmp_path):
-    module, slot_port_map = tcp_slot_ports(
-        tmp_path,
-        {
-            ("systemctl", "list-units"): (0, UNITS, ""),
-            ("nft", "-j", "list", "map"): kernel_map((8001, 9002), (8002, 9004)),
-        },
+@pytest.fixture
+def host(tmp_path, monkeypatch, fake_host):
+    """Release 1.0.0 live and 1.1.0 installed; echo@1a and echo@2b run, their slot links
+    reach them. Returns the module's arguments for it."""
+    base = tmp_path / "srv"
+    for release in ("1.0.0", "1.1.0"):
+        (base / "releases" / release).mkdir(parents=True)
+        (base / "releases" / release / "release.json").write_text(json.dumps({"id": release}))
+    (base / "current").symlink_to(base / "releases" / "1.0.0")
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    (runtime / "1.sock").symlink_to("1a.sock")
+    (runtime / "2.sock").symlink_to("2b.sock")
+    for folder in ("etc", "tmpfiles.d", "conf.d", "wants"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.setattr(app_rollout, "Probe", HealthyProbe)
+    monkeypatch.setattr(app_processes, "WANTS_DIR", str(tmp_path / "wants"))
+    return dict(
+        name="echo",
+        base_dir=str(base),
+        runtime_dir=str(runtime),
+        slot_ports_file=str(tmp_path / "etc" / "slot-ports.nft"),
+        slots_tmpfiles=str(tmp_path / "tmpfiles.d" / "echo-slots.conf"),
+        supervisor_boot_file=str(tmp_path / "etc" / "supervisor-programs.env"),
+        supervisor_conf=str(tmp_path / "conf.d" / "echo.conf"),
+        processes=2,
     )
-    manager = SystemdManager(module, "echo", slot_port_map.addresses, slot_port_map)
-    assert manager.can_surge
-    assert manager.running() == {1: "b", 2: "b"}
-    assert manager.orphans() == [(1, "a")]
 
 
-class NftModule(FakeModule):
-    """Keeps what each `nft -f FILE` loaded, read when it ran."""
-
-    def __init__(self, answers):
-        super().__init__(answers)
-        self.loaded = []
-
-    def run_command(self, argv):
-        if argv[:2] == ["nft", "-f"]:
-            self.loaded.append(Path(argv[2]).read_text())
-        return super().run_command(argv)
-
-
-def test_pointing_a_tcp_slot_changes_only_its_entry_and_only_in_the_kernel(tmp_path):
-    # Slot 2 has no entry yet (its process listens on 8002 itself): it keeps none.
-    module = NftModule({("nft", "-j", "list", "map"): kernel_map((8001, 9001), (8003, 9005))})
-    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
-    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
-    manager = SystemdManager(module, "echo", addresses, slot_port_map)
-    manager.point(1, "b")
-    assert len(module.loaded) == 1
-    assert "elements = { 8001 : 9002, 8003 : 9005 }" in module.loaded[0]
-    # The boot's file is written at the end of the rollout, with which side starts at boot.
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_forgetting_a_tcp_slot_drops_its_entry(tmp_path):
-    module = NftModule({("nft", "-j", "list", "map"): kernel_map((8001, 9001), (8002, 9004))})
-    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
-    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
-    SystemdManager(module, "echo", addresses, slot_port_map).forget(2)
-    assert "elements = { 8001 : 9001 }" in module.loaded[0]
-
-
-def test_committing_writes_the_whole_map_for_the_boot(tmp_path):
-    module = NftModule({("nft", "-j", "list", "map"): kernel_map((8001, 9002))})
-    addresses = Addresses("tcp", "/run/echo", "127.0.0.1", 8001, 9001)
-    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
-    assert slot_port_map.apply({1: "b", 2: "a"})
-    kept = (tmp_path / "slot-ports.nft").read_text()
-    assert "elements = { 8001 : 9002, 8002 : 9003 }" in kept
-    assert module.loaded == [kept]
-
-
-def test_a_map_already_loaded_and_kept_changes_nothing(tmp_path):
-    module, slot_port_map = tcp_slot_ports(
-        tmp_path, {("nft", "-j", "list", "map"): kernel_map((8001, 9002))}
+def test_a_deploy_replaces_every_process_by_surge(host, tmp_path):
+    ok, result = run_module(app_rollout.main, release="1.1.0", **host)
+    assert ok, result["msg"]
+    assert (result["outcome"], result["release_after"], result["previous_after"]) == (
+        "done",
+        "1.1.0",
+        "1.0.0",
     )
-    assert slot_port_map.apply({1: "b"})
-    module.calls.clear()
-    assert not slot_port_map.apply({1: "b"})
-    assert all(call[1] != "-f" for call in module.calls)
-
-
-def test_a_map_lost_from_the_kernel_is_loaded_again(tmp_path):
-    module, slot_port_map = tcp_slot_ports(
-        tmp_path, {("nft", "-j", "list", "map"): (1, "", "No such file or directory")}
-    )
-    assert slot_port_map.apply({1: "a"})
-    module.calls.clear()
-    # The file is as wanted, the kernel has no table (a flush, say): load it again.
-    assert slot_port_map.apply({1: "a"})
-    assert ["nft", "-f", str(tmp_path / "slot-ports.nft")] in module.calls
-
-
-@pytest.mark.parametrize(
-    ("table_listed", "file_kept", "present"),
-    [(0, False, True), (1, True, True), (1, False, False)],
-    ids=["table", "file", "nothing"],
-)
-def test_check_mode_tells_whether_there_is_a_map_to_remove(
-    tmp_path, table_listed, file_kept, present
-):
-    module, slot_port_map = tcp_slot_ports(
-        tmp_path, {("nft", "list", "table"): (table_listed, "", "")}
-    )
-    if file_kept:
-        (tmp_path / "slot-ports.nft").write_text("table inet wsfleet_echo_slots {}\n")
-    assert slot_port_map.present() == present
-    assert all(call[1] != "delete" for call in module.calls)
-
-
-@pytest.mark.parametrize(
-    ("table_listed", "file_kept", "changed", "deleted"),
-    [(0, True, True, True), (1, True, True, False), (1, False, False, False)],
-    ids=["table-and-file", "file-only", "nothing"],
-)
-def test_removing_the_map_takes_the_table_and_the_file(
-    tmp_path, table_listed, file_kept, changed, deleted
-):
-    module, slot_port_map = tcp_slot_ports(
-        tmp_path, {("nft", "list", "table"): (table_listed, "", "")}
-    )
-    if file_kept:
-        (tmp_path / "slot-ports.nft").write_text("table inet wsfleet_echo_slots {}\n")
-    assert slot_port_map.remove() == changed
-    assert not (tmp_path / "slot-ports.nft").exists()
-    assert (["nft", "delete", "table", "inet", "wsfleet_echo_slots"] in module.calls) == deleted
-
-
-def test_without_nft_there_is_no_map_to_remove(tmp_path):
-    module = FakeModule({}, binaries=())
-    addresses = Addresses("unix", "/run/echo", "127.0.0.1", 8001, 9001)
-    slot_port_map = SlotPortMap(module, "echo", addresses, str(tmp_path / "slot-ports.nft"))
-    assert not slot_port_map.remove()
-    assert module.calls == []
-
-
-SUPERVISOR_STATUS = """\
-echo_01a   RUNNING   pid 10, uptime 0:01:00
-echo_01b   RUNNING   pid 12, uptime 0:00:01
-echo_02a   STOPPED   Not started
-echo_02b   FATAL     Exited too quickly
-echo_03a   STOPPED   Not started
-echo_03b   STARTING
-other_01a  RUNNING   pid 11, uptime 0:01:00
-"""
-
-
-def test_supervisor_programs_that_run_are_the_live_sides(tmp_path):
-    os.symlink("1b.sock", tmp_path / "1.sock")
-    # supervisorctl status exits 3 when a program is not running: still an answer.
-    module = FakeModule({("supervisorctl", "status"): (3, SUPERVISOR_STATUS, "")})
-    addresses = Addresses("unix", str(tmp_path), "127.0.0.1", 8001)
-    manager = SupervisorManager(module, "echo", addresses, str(tmp_path / "boot.env"))
-    assert manager.can_surge
-    # Two programs on slot 1 (an interrupted surge): the one its link reaches is live.
-    assert manager.running() == {1: "b", 3: "b"}
-    assert manager.orphans() == [(1, "a")]
-
-
-def test_supervisor_records_the_live_programs_for_the_boot(tmp_path):
-    module = FakeModule({})
-    addresses = Addresses("tcp", str(tmp_path), "127.0.0.1", 8001)
-    boot_file = tmp_path / "config" / "supervisor-programs.env"
-    manager = SupervisorManager(module, "echo", addresses, str(boot_file))
-    assert manager.record_boot({2: "b", 1: "a"})
-    assert "WSFLEET_LIVE_PROGRAMS=echo_01a echo_02b\n" in boot_file.read_text()
-    assert not manager.record_boot({2: "b", 1: "a"})
-
-
-def test_supervisor_starts_and_stops_one_side_of_a_slot():
-    module = FakeModule({})
-    manager = SupervisorManager(
-        module, "echo", Addresses("unix", "/run/echo", "127.0.0.1", 8001), "/nonexistent"
-    )
-    manager.start(3, "b")
-    manager.stop(3, "a")
-    assert module.calls == [
-        ["supervisorctl", "start", "echo_03b"],
-        ["supervisorctl", "stop", "echo_03a"],
+    assert [
+        (step["process"], step["old_side"], step["new_side"]) for step in result["processes"]
+    ] == [
+        (1, "a", "b"),
+        (2, "b", "a"),
     ]
+    # The slot links are recorded for the boot in the file the role named.
+    tmpfiles = (tmp_path / "tmpfiles.d" / "echo-slots.conf").read_text()
+    assert f"L+ {tmp_path}/run/1.sock - - - - 1b.sock" in tmpfiles
 
 
-def test_auto_finds_supervisor_by_its_programs_file(tmp_path):
-    assert running_manager("echo", str(tmp_path)) == "systemd"
-    (tmp_path / "echo.conf").write_text("[program:echo_01]\n")
-    assert running_manager("echo", str(tmp_path)) == "supervisor"
-    assert running_manager("other", str(tmp_path)) == "systemd"
+def test_the_report_is_kept_on_the_host(host, tmp_path):
+    ok, result = run_module(app_rollout.main, release="1.1.0", **host)
+    kept = json.loads((tmp_path / "srv" / "last-rollout.json").read_text())
+    assert ok and kept["report_path"] == result["report_path"]
+    assert kept["processes"] == result["processes"]
+    assert kept["msg"] == ""
 
 
-def test_the_report_is_kept_whole_and_names_the_failure(tmp_path):
-    report = {
-        "outcome": "rolled_back",
-        "release_after": "1.0.0-aaa",
-        "failure": "process 1 (echo) failed its health gate",
-        "report_path": str(tmp_path / "last-rollout.json"),
-    }
-    keep_report(report)
-    kept = json.loads((tmp_path / "last-rollout.json").read_text())
-    assert kept["outcome"] == "rolled_back"
-    assert kept["msg"] == "back on 1.0.0-aaa and serving: process 1 (echo) failed its health gate"
-    assert oct(os.stat(tmp_path / "last-rollout.json").st_mode & 0o777) == "0o644"
-    assert not (tmp_path / "last-rollout.json.tmp").exists()
+def test_check_mode_plans_without_changing_or_keeping_anything(host, tmp_path):
+    ok, result = run_module(app_rollout.main, release="1.1.0", _ansible_check_mode=True, **host)
+    assert ok and result["changed"]
+    assert result["planned"] == [
+        {"process": 1, "action": "replace"},
+        {"process": 2, "action": "replace"},
+    ]
+    assert result["processes"] == []
+    assert (tmp_path / "srv" / "current").readlink().name == "1.0.0"
+    assert not (tmp_path / "srv" / "last-rollout.json").exists()
 
 
-def test_committing_unix_slots_drops_the_links_of_slots_that_no_longer_run(tmp_path):
-    for slot, side in ((1, "a"), (2, "b"), (3, "a")):
-        os.symlink(f"{slot}{side}.sock", tmp_path / f"{slot}.sock")
-    (tmp_path / "1a.sock").write_text("")  # a socket of a live process stays whatever it is
-    module = FakeModule({})
-    addresses = Addresses("unix", str(tmp_path), "127.0.0.1", 8001)
-    manager = SupervisorManager(module, "echo", addresses, str(tmp_path / "boot.env"))
-    manager.tmpfiles = str(tmp_path / "echo-slots.conf")
-    assert manager.commit({1: "a", 2: "b"})
-    assert sorted(path.name for path in tmp_path.glob("*.sock")) == ["1.sock", "1a.sock", "2.sock"]
-    assert f"L+ {tmp_path}/2.sock - - - - 2b.sock" in (tmp_path / "echo-slots.conf").read_text()
+def test_auto_finds_supervisor_by_the_programs_file_the_role_named(host, fake_host, tmp_path):
+    (tmp_path / "conf.d" / "echo.conf").write_text("[program:echo_01a]\n")
+    args = dict(host, process_manager="auto", replace=True, _ansible_check_mode=True)
+    del args["processes"]
+    ok, result = run_module(app_rollout.main, **args)
+    assert ok, result["msg"]
+    assert result["process_manager"] == "supervisor"
+    assert result["planned"] == [{"process": 1, "action": "replace"}]
+    assert ["supervisorctl", "status"] in fake_host.commands.calls
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["runtime_dir", "slot_ports_file", "slots_tmpfiles", "supervisor_boot_file", "supervisor_conf"],
+)
+def test_the_paths_the_role_defines_are_required(host, path):
+    args = dict(host)
+    del args[path]
+    ok, result = run_module(app_rollout.main, **args)
+    assert not ok
+    assert result["msg"] == f"missing required arguments: {path}"
