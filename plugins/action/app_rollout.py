@@ -17,12 +17,14 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import write_json_whole
 
-# What a run returns that is not the rollout's report.
-NOT_REPORTED = ("invocation",)
+# What a run returns that is not the rollout's report: the lines the play prints are made of
+# the report's fields, and the kept report stays as on the host.
+NOT_REPORTED = ("invocation", "headline", "report_lines")
 
 
 def report_of(result):
-    """The module's result as the report a caller keeps: no invocation, no Ansible internals."""
+    """The module's result as the report a caller keeps: no invocation, no printed lines, no
+    Ansible internals."""
     return dict(
         (key, value)
         for key, value in result.items()

@@ -172,13 +172,14 @@ options:
     default: 5
   report_path:
     description:
-      - Where the run's report is written on the host (JSON, mode 0644, replaced atomically).
-        Default C(<base_dir>/last-rollout.json).
+      - Where the run's report is written on the host (JSON, mode 0644, replaced atomically),
+        without RV(headline) and RV(report_lines). Default C(<base_dir>/last-rollout.json).
     type: path
   report_dir:
     description:
       - A folder on the controller where the report is also kept, as C(<inventory_hostname>.json)
-        (what the module returns, without C(invocation); replaced whole), created if missing.
+        (what the module returns, without C(invocation), RV(headline) and RV(report_lines);
+        replaced whole), created if missing.
         Written by the module's action plugin on the controller, in check mode too.
     type: path
 attributes:
@@ -309,6 +310,22 @@ report_path:
   returned: always
   type: str
   sample: /srv/echo/last-rollout.json
+headline:
+  description:
+    - The run in one line, for the play to print after the host's name; not in the kept reports.
+  returned: always
+  type: str
+  sample: "release 1.1.0-3fa2c1d9e0ab live (done, surge); 2 of 2 started processes passed their
+    health gate in 1.482 s"
+report_lines:
+  description:
+    - One line per step of RV(processes) but the checks of processes left alone, for the play to
+      print; not in the kept reports.
+  returned: always
+  type: list
+  elements: str
+  sample: ["rollout replace process 1 a -> b: 12 connections, drained in 0.31 s, healthy 0.214 s
+    after its start"]
 """
 
 import time
@@ -335,7 +352,9 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import (
 from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout_report import (
     default_report_path,
     failure_message,
+    headline,
     keep_report,
+    report_lines,
 )
 from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
     HAS_WEBSOCKETS,
@@ -477,6 +496,8 @@ def main():
             keep_report(report)
         except (IOError, OSError) as exc:
             module.warn("could not write the report to %s: %s" % (report["report_path"], exc))
+    # For the play to print; the kept report has the fields they are made of.
+    report.update(headline=headline(report), report_lines=report_lines(report))
     if params["processes"] is None and not report["planned"] and not report["processes"]:
         module.fail_json(
             msg="no process of %s runs here: deploy it with site.yml first" % params["name"],

@@ -16,6 +16,8 @@ MODULE_RESULT = {
     "outcome": "done",
     "release_after": "1.1.0-abc",
     "processes": [{"process": 1, "gate_passed": True}],
+    "headline": "release 1.1.0-abc live (done, surge); 1 of 1 started processes passed",
+    "report_lines": ["rollout start process 1: ? connections"],
     "invocation": {"module_args": {"name": "echo"}},
     "_ansible_no_log": False,
 }
@@ -43,7 +45,7 @@ def test_without_report_dir_it_only_runs_the_module(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_report_is_kept_on_the_controller_without_invocation(tmp_path):
+def test_the_report_is_kept_on_the_controller_without_invocation_or_lines(tmp_path):
     report_dir = tmp_path / "reports" / "run1"
     outcome, module_args = run_action({"name": "echo", "report_dir": str(report_dir)})
     # The module never sees the controller's folder.
@@ -59,6 +61,7 @@ def test_the_report_is_kept_on_the_controller_without_invocation(tmp_path):
     # Nothing half written is left beside it, and the task's own result is whole.
     assert [path.name for path in report_dir.iterdir()] == ["app1.json"]
     assert outcome["invocation"] == MODULE_RESULT["invocation"]
+    assert outcome["report_lines"] == MODULE_RESULT["report_lines"]
 
 
 def test_a_failed_rollout_is_kept_too(tmp_path):

@@ -1,6 +1,6 @@
 """app_rollout's main() on a host of temporary folders, with systemd and supervisor answered by
 fakes and every process passing its gate: the paths it takes from the role, the report it
-returns and the one it keeps. Its parts are tested beside
+returns (with the lines the play prints) and the one it keeps. Its parts are tested beside
 them in module_utils: test_app_processes.py, test_health_gate.py, test_releases.py,
 test_rollout_report.py, and the rollout itself in test_rollout.py."""
 
@@ -84,7 +84,7 @@ def host(tmp_path, monkeypatch, fake_host):
     )
 
 
-def test_a_deploy_replaces_every_process_by_surge(host, tmp_path):
+def test_a_deploy_replaces_every_process_and_returns_the_lines_to_print(host, tmp_path):
     ok, result = run_module(app_rollout.main, release="1.1.0", **host)
     assert ok, result["msg"]
     assert (result["outcome"], result["release_after"], result["previous_after"]) == (
@@ -92,21 +92,23 @@ def test_a_deploy_replaces_every_process_by_surge(host, tmp_path):
         "1.1.0",
         "1.0.0",
     )
-    assert [
-        (step["process"], step["old_side"], step["new_side"]) for step in result["processes"]
-    ] == [
-        (1, "a", "b"),
-        (2, "b", "a"),
+    assert result["headline"].startswith(
+        "release 1.1.0 live (done, surge); 2 of 2 started processes passed their health gate in "
+    )
+    assert [line.split(",")[0] for line in result["report_lines"]] == [
+        "rollout replace process 1 a -> b: 2 connections",
+        "rollout replace process 2 b -> a: 2 connections",
     ]
     # The slot links are recorded for the boot in the file the role named.
     tmpfiles = (tmp_path / "tmpfiles.d" / "echo-slots.conf").read_text()
     assert f"L+ {tmp_path}/run/1.sock - - - - 1b.sock" in tmpfiles
 
 
-def test_the_report_is_kept_on_the_host(host, tmp_path):
+def test_the_report_kept_on_the_host_has_the_fields_not_the_lines(host, tmp_path):
     ok, result = run_module(app_rollout.main, release="1.1.0", **host)
     kept = json.loads((tmp_path / "srv" / "last-rollout.json").read_text())
     assert ok and kept["report_path"] == result["report_path"]
+    assert "headline" not in kept and "report_lines" not in kept
     assert kept["processes"] == result["processes"]
     assert kept["msg"] == ""
 
@@ -118,7 +120,8 @@ def test_check_mode_plans_without_changing_or_keeping_anything(host, tmp_path):
         {"process": 1, "action": "replace"},
         {"process": 2, "action": "replace"},
     ]
-    assert result["processes"] == []
+    assert result["report_lines"] == []
+    assert result["headline"].startswith("release 1.1.0 live (done, surge); 0 of 0 started")
     assert (tmp_path / "srv" / "current").readlink().name == "1.0.0"
     assert not (tmp_path / "srv" / "last-rollout.json").exists()
 
