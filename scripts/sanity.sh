@@ -21,10 +21,10 @@ trap 'rm -rf "$tree"' EXIT
 collection="$tree/ansible_collections/wsfleet/deploy"
 mkdir -p "$collection"
 # What the collection ships (galaxy.yml's build_ignore keeps the rest out) and its unit tests:
-# the fleet, the molecule scenarios and the benchmarks are project tooling, not collection
-# content, and follow ruff's rules instead of ansible-test's.
+# the fleet, the molecule scenarios, the benchmarks and their support library are project
+# tooling, not collection content, and follow ruff's rules instead of ansible-test's.
 git ls-files -z --cached --others --exclude-standard \
-  | grep -z -v -E '^(bench|molecule|fleet|examples|scripts|ee|inventories|docs)/|^tests/bench/' \
+  | grep -z -v -E '^(bench|molecule|fleet|examples|scripts|ee|inventories|docs|support)/|^tests/bench/' \
   | xargs -0 -I{} cp --parents {} "$collection/"
 cd "$collection"
 git init -q && git add -A && git -c user.name=sanity -c user.email=sanity@localhost commit -qm tree

@@ -14,46 +14,26 @@ short_description: Roll a host's app processes onto a release through health gat
 version_added: 0.2.0
 description:
   - Does a host's whole rollout in one task, on the host, for the layout of the
-    M(wsfleet.deploy.app) role. It reads what the process manager runs, makes O(release) live
-    (the C(current) and C(previous) links under O(base_dir)) when it differs, then replaces
-    every process a group at a time, starts missing ones and stops surplus ones.
-  - Every process that starts must pass its health gate before the rollout goes on, on its
-    own socket or port, C(GET) O(health_path) answering 200, then a WebSocket handshake with
-    a ping.
-  - With O(bind=unix) or O(bind=tcp), processes are replaced by surge, start before stop. Each
-    process slot I(N) runs on one of two sides, C(a) or C(b) (under systemd the instance
-    C(<name>@<N>a) or C(<name>@<N>b), under supervisor the program C(<name>_<NN>a) or
-    C(<name>_<NN>b)). The successor starts on the other side, passes its gate, the slot's
-    address is switched over to it, and only then the old process is stopped (it closes its
-    clients with 1012). No connect is refused, the host never runs fewer processes than it
-    should, and no router reload is needed.
-  - With O(bind=unix) the sides listen on C(<runtime_dir>/<N>a.sock) and C(<N>b.sock); the
-    slot's address, where the router connects, C(<runtime_dir>/<N>.sock), is a symlink renamed
-    over to the live one.
-  - With O(bind=tcp) the sides listen on ports of their own from O(tcp_side_port_base) on
-    (C(a) on O(tcp_side_port_base) + 2(I(N)-1), C(b) on the next); the slot's own port, where
-    the router connects, is rewritten for new local connections to the live side's port by an
-    nftables NAT map in the app's own table, C(inet wsfleet_<name>_slots). Switching one map
-    element is atomic, and connections already open keep their address. The table is also
-    written to O(slot_ports_file), which the role's unit loads at boot. Needs C(nft).
-  - With O(bind=reuseport) every process listens on the one shared port, where a successor
-    would take connections before its gate, so a process is replaced in place; it is stopped (it
-    drains), started again and gated. With any binding but O(bind=tcp), the module removes the
-    app's NAT table and file first, if there are any.
-  - What starts at boot is recorded at the end of every run; under systemd, the live side of
-    each slot is enabled and the other disabled; under supervisor, whose programs the role
-    declares with autostart off, the live programs are written to O(supervisor_boot_file) for
-    the role's event listener that starts them whenever supervisord starts.
-  - When a process fails its gate after the release switched, the module goes back by itself,
-    with C(current) and C(previous) as they were and every process already replaced replaced
-    again onto the release that ran before, and fails with a report of both.
-  - A rollout cut short after it switched the release (a marker C(<base_dir>/.rollout-pending)
-    stays) is finished by the next one, which replaces every process onto the live release.
-  - A successor left running by an interrupted rollout (two processes on one slot) is stopped
-    first; the slot keeps the process its address reaches.
-  - Every run but one in check mode leaves its report (what it returns) as JSON in
-    O(report_path) on the host, so that people and tools can read what the last rollout did
-    there.
+    M(wsfleet.deploy.app) role. It makes O(release) live (the C(current) and C(previous) links
+    under O(base_dir)) when it differs, then replaces every process a group at a time, starts
+    missing ones and stops surplus ones; every process that starts must pass its health gate
+    (C(GET) O(health_path) answering 200, then a WebSocket handshake with a ping) before the
+    rollout goes on.
+  - With O(bind=unix) or O(bind=tcp), a process is replaced by surge. Each slot I(N) has two
+    sides, C(a) and C(b) (C(<name>@<N>a) under systemd, C(<name>_<NN>a) under supervisor); the
+    successor starts on the other side, passes its gate, the slot's address is switched to it
+    (a symlink C(<runtime_dir>/<N>.sock) renamed over, or an element of the nftables NAT map
+    C(inet wsfleet_<name>_slots) changed), and only then the old process is stopped, closing
+    its clients with 1012. With O(bind=reuseport) a process is stopped, started and gated in
+    place.
+  - What starts at boot is recorded at the end of every run (the live sides enabled under
+    systemd, O(supervisor_boot_file) under supervisor, O(slots_tmpfiles) and
+    O(slot_ports_file) for the slots' addresses).
+  - A process that fails its gate after the release switched sends the host back by itself
+    (links as they were, every process replaced already replaced again) and fails with a
+    report of both. A rollout cut short after its switch is finished by the next one.
+  - The report (what it returns) is kept as JSON in O(report_path) on the host, but in check
+    mode. The layout and its states are told at length in the collection's C(docs/rolling.md).
   - Must run with a Python that has C(websockets), such as the release's own virtualenv.
 author:
   - wsfleet.deploy maintainers (!UNKNOWN)
