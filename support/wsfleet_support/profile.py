@@ -4,7 +4,9 @@ play run a task together), and the sum by role or playbook."""
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
@@ -16,6 +18,8 @@ from wsfleet_support.playbooks import run_playbook
 # A junit test case is named "[host] play: task" and classed by the task's file and line.
 HOST_PREFIX = re.compile(r"^\[(?P<host>[^\]]+)\] ")
 ROLE_PATH = re.compile(r"/roles/(?P<role>[^/]+)/")
+# Columns of the cpu line of /proc/stat (user nice system idle iowait irq softirq steal).
+IDLE, IOWAIT = 3, 4
 
 
 def profiled_playbook(inventory: str | Path, playbook: str, *options: str) -> dict:
@@ -28,9 +32,32 @@ def profiled_playbook(inventory: str | Path, playbook: str, *options: str) -> di
             "JUNIT_FAIL_ON_CHANGE": "true",
             "JUNIT_HIDE_TASK_ARGUMENTS": "true",
         }
+        machine_before, controller_before = machine_cpu_seconds(), controller_cpu_seconds()
         completed = run_playbook(inventory, playbook, *options, env=env)
+        machine_cpu = machine_cpu_seconds() - machine_before
+        controller_cpu = controller_cpu_seconds() - controller_before
         tasks = [case for path in sorted(Path(junit_dir).glob("*.xml")) for case in cases(path)]
-    return {"playbook": playbook, "wall_seconds": round(completed.wall_seconds, 2), "tasks": tasks}
+    return {
+        "playbook": playbook,
+        "wall_seconds": round(completed.wall_seconds, 2),
+        "controller_cpu_seconds": round(controller_cpu, 2),
+        "machine_cpu_seconds": round(machine_cpu, 2),
+        "tasks": tasks,
+    }
+
+
+def controller_cpu_seconds() -> float:
+    """CPU time of the child processes waited for so far: ansible-playbook and its workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every process of the machine has used (all but idle and iowait, /proc/stat):
+    with a local fleet, the hosts' share too, which tells a run bound by the CPUs."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy = sum(ticks) - ticks[IDLE] - ticks[IOWAIT]
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def cases(path: Path) -> list[dict]:
@@ -95,6 +122,8 @@ def summary(run: Mapping, slowest: int = 15) -> dict:
     profile = task_profile(run)
     return {
         "wall_seconds": run["wall_seconds"],
+        "controller_cpu_seconds": run["controller_cpu_seconds"],
+        "machine_cpu_seconds": run["machine_cpu_seconds"],
         "changed": changed_tasks(run),
         "task_count": len(profile),
         "task_seconds": round(sum(entry["seconds"] for entry in profile), 2),

@@ -35,6 +35,11 @@ def test_the_tasks_that_changed_are_told_apart_per_host(profiled: dict) -> None:
     )
 
 
+def test_the_run_s_cpu_is_measured(profiled: dict) -> None:
+    # Two hosts' workers and the controller: some CPU, and the machine's includes the run's.
+    assert 0 < profiled["controller_cpu_seconds"] <= profiled["machine_cpu_seconds"] + 0.5
+
+
 def test_a_task_counts_once_at_its_slowest_host(profiled: dict) -> None:
     summary = profile.summary(profiled)
     assert summary["task_count"] == 2
