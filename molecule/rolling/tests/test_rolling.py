@@ -126,7 +126,7 @@ def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases
     # The failure names the host, the process and the reason.
     assert f"Rollout stopped at {first}, now back on 1.1.0-" in output
     assert re.search(rf"serving: process \d+ \({app.APP}\) failed its health gate", output)
-    assert "health check /app.healthz answered 500" in output
+    assert "health check /healthz answered 500" in output
     # The first host serves the release it ran before; the others were never touched.
     assert app.current_release(remote(first)).startswith("1.1.0-")
     assert versions_served(first) == {"1.1.0"}
