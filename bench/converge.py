@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -102,7 +101,7 @@ def app_host_names() -> list[str]:
 
 def deploy_under_load(clients: int) -> dict:
     """A deploy of a new release under clients through the edge, with what the clients saw."""
-    outcome = under_load("deploy", clients, lambda: deploy(release_source("1.2.0")))
+    outcome = under_load("deploy", clients, lambda: deploy(new_release_source("1.2.0")))
     load = outcome["load"]
     return {
         "clients": clients,
@@ -118,16 +117,6 @@ def deploy_under_load(clients: int) -> dict:
     }
 
 
-def release_source(version: str) -> str:
-    """A copy of the example app that differs from the live release by its version."""
-    source = Path(new_release_source())
-    pyproject = source / "pyproject.toml"
-    pyproject.write_text(
-        re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text())
-    )
-    return str(source)
-
-
 def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
     say("fleet from nothing")
     fleet_up(APP_HOSTS, fresh=True)
@@ -136,7 +125,7 @@ def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -
     results["quick_start_fleet"] = {"app_hosts": APP_HOSTS, **noop_against_floor(args.repeats)}
     save()
     say("deploy of a new release without load")
-    results["deploy"] = deploy(release_source("1.1.0"))
+    results["deploy"] = deploy(new_release_source("1.1.0"))
     save()
     results["deploy_under_load"] = deploy_under_load(args.clients)
     save()

@@ -382,11 +382,13 @@ def under_load(name: str, clients: int, action: Callable[[], dict]) -> dict:
     }
 
 
-def new_release_source() -> str:
+def new_release_source(version: str = "1.1.0") -> str:
+    """A copy of the example app that differs from the live release by its version."""
     source = Path(tempfile.mkdtemp(prefix="wsfleet-bench-app-"))
     shutil.copytree(EXAMPLE_APP, source, dirs_exist_ok=True)
     pyproject = source / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
+    text = pyproject.read_text().replace('version = "1.0.0"', f'version = "{version}"')
+    pyproject.write_text(text)
     return str(source)
 
 
