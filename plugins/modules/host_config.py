@@ -115,9 +115,17 @@ options:
         type: path
         required: true
       content:
-        description: The whole content of the file.
+        description: The whole content of the file. Give it or O(files[].template).
         type: str
-        required: true
+      template:
+        description:
+          - A template of the role, such as C(nginx.conf.j2), found and rendered on the controller
+            by the module's action plugin (as M(ansible.builtin.template) finds and renders its
+            source, C(ansible_managed) included) into O(files[].content).
+        type: str
+      template_vars:
+        description: Variables for O(files[].template) only, beside the task's.
+        type: dict
       owner:
         description: Owner (a user name); left as it is when not given.
         type: str
@@ -357,7 +365,10 @@ ATTRIBUTES_SPEC = dict(
 def files_spec(secret):
     return dict(
         ATTRIBUTES_SPEC,
-        content=dict(type="str", required=True, no_log=secret),
+        content=dict(type="str", no_log=secret),
+        # Rendered into content by the action plugin: the module never gets them.
+        template=dict(type="str"),
+        template_vars=dict(type="dict"),
         validate=dict(type="str"),
     )
 
@@ -632,7 +643,22 @@ def name_of(lookup, number):
         return str(number)
 
 
+def without_content(params):
+    """The files given without content: a template is rendered by the action plugin only."""
+    return [
+        spec["path"]
+        for spec in params["files"] + params["secret_files"]
+        if spec.get("content") is None
+    ]
+
+
 def apply(host, params):
+    unrendered = without_content(params)
+    if unrendered:
+        host.module.fail_json(
+            msg="no content for %s: a template is rendered by the module's action plugin"
+            % ", ".join(unrendered)
+        )
     missing = [path for path in params["requires"] if not os.path.exists(path)]
     if missing:
         host.module.fail_json(msg="missing on the host: %s" % ", ".join(missing), missing=missing)

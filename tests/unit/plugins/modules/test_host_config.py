@@ -477,6 +477,20 @@ def test_missing_required_paths_fail_before_anything_changes(tmp_path, host):
     assert ran(host) == []
 
 
+def test_a_file_given_by_an_unrendered_template_fails_before_anything_changes(tmp_path, host):
+    # Templates are rendered by the action plugin: the module never renders one itself.
+    ok, result = run(
+        files=[
+            {"path": str(tmp_path / "a"), "content": "x"},
+            {"path": str(tmp_path / "b"), "template": "b.j2"},
+        ]
+    )
+    assert not ok
+    assert str(tmp_path / "b") in result["msg"]
+    assert not (tmp_path / "a").exists()
+    assert ran(host) == []
+
+
 def test_missing_prerequisites_are_reported_and_nothing_else_is_done(tmp_path, host):
     host.installed = {"nginx"}
     ok, result = run(
