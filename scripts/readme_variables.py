@@ -39,10 +39,16 @@ def shown_default(default):
     return "`" + re.sub(r"\s*\n\s*", " ", default.strip()) + "`"
 
 
+def options(role):
+    """A role's options: its main entry point's, or for a role without tasks of its own (fleet,
+    router: other roles and plays list it for its settings) its preflight's."""
+    specs = yaml.safe_load((ROLES / role / "meta/argument_specs.yml").read_text())["argument_specs"]
+    return specs.get("main", specs.get("preflight"))["options"]
+
+
 def table(role):
-    spec = yaml.safe_load((ROLES / role / "meta/argument_specs.yml").read_text())
     rows = ["| variable | type | default | what it does |", "|---|---|---|---|"]
-    for name, option in spec["argument_specs"]["main"]["options"].items():
+    for name, option in options(role).items():
         kind = option["type"]
         if "choices" in option:
             kind += " (" + ", ".join(option["choices"]) + ")"

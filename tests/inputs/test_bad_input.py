@@ -78,7 +78,9 @@ def role_cases():
         preflight = ROLES_DIR / checker / "tasks" / "preflight.yml"
         assert preflight.exists(), f"roles/{checker} has no preflight entry point"
         others = {"wsfleet_router": role} if checker != role else {}
-        for option, spec in sorted(argument_specs(role)["main"]["options"].items()):
+        # fleet and router have no main: their preflight's options are the role's.
+        specs = argument_specs(role)
+        for option, spec in sorted(specs.get("main", specs.get("preflight"))["options"].items()):
             if spec.get("choices"):
                 cases.append((checker, option, NOT_A_CHOICE, others))
             elif spec["type"] in BAD_VALUE_BY_TYPE:

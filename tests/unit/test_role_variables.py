@@ -33,7 +33,7 @@ def load(role, relative):
 
 
 def options_of(role):
-    return load(role, "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    return readme_variables.options(role)
 
 
 def is_public_name_of(role, name):
