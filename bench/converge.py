@@ -7,13 +7,15 @@ On the bench fleet (bench/run.py's wsfleet-bench: 3 app hosts, 1 edge, 1 ACME ho
 nothing, it times:
 
 - the first converge of site.yml;
-- Ansible's floor: a one-task playbook on the same hosts (bench/playbooks/one_task.yml);
+- Ansible's floor: a one-task playbook on the same hosts (bench/playbooks/one_task.yml), and
+  the module floor: as many module runs per host as a no-op site.yml makes on an app host,
+  doing nothing (bench/playbooks/module_floor.yml);
 - a no-op site.yml, REPEATS times, with the tasks that changed on each host (none is the
   target) and where the time goes, task by task (Ansible's junit callback);
 - a deploy of a new release without load, then one under CLIENTS wss:// clients through the
   edge (failed handshakes, abnormal closures, lost messages, closes per client, balance);
-- the fleet grown to GROW_TO app hosts: the no-op site.yml and the floor again, and how much
-  the no-op grew.
+- the fleet grown to GROW_TO app hosts: the no-op site.yml and both floors again, and how
+  much each grew.
 
 It writes converge.json and converge.md (bench/templates/converge.md.j2) to OUT. Timings are
 measurements, never test assertions.
@@ -47,6 +49,7 @@ from wsfleet_support import benchmark, profile
 from wsfleet_support.markdown import render
 
 ONE_TASK = "bench/playbooks/one_task.yml"
+MODULE_FLOOR = "bench/playbooks/module_floor.yml"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -72,10 +75,12 @@ def repeated(name: str, repeats: int, *args: str) -> dict:
 def noop_against_floor(repeats: int) -> dict:
     say(f"floor: {ONE_TASK}, {repeats} times")
     floor = repeated(ONE_TASK, repeats)
+    say(f"module floor: {MODULE_FLOOR}, {repeats} times")
+    module_floor = repeated(MODULE_FLOOR, repeats)
     say(f"no-op site.yml, {repeats} times")
     noop = repeated("site.yml", repeats)
     noop["floor_ratio"] = round(noop["median_seconds"] / floor["median_seconds"], 1)
-    return {"floor": floor, "noop": noop}
+    return {"floor": floor, "module_floor": module_floor, "noop": noop}
 
 
 def deploy(source: str) -> dict:
@@ -133,8 +138,10 @@ def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -
     fleet_up(args.grow_to, fresh=False)
     results["grown_converge"] = profiled("site.yml")["wall_seconds"]
     grown = results["grown_fleet"] = {"app_hosts": args.grow_to, **noop_against_floor(args.repeats)}
-    base = results["quick_start_fleet"]["noop"]["median_seconds"]
-    results["noop_growth"] = round(grown["noop"]["median_seconds"] / base - 1, 3)
+    base = results["quick_start_fleet"]
+    for name in ("noop", "floor", "module_floor"):
+        growth = grown[name]["median_seconds"] / base[name]["median_seconds"] - 1
+        results[f"{name}_growth"] = round(growth, 3)
     save()
 
 
