@@ -18,7 +18,9 @@ description:
     C(<base_dir>/current) (the live release) and C(<base_dir>/previous) (the one before it).
   - With O(release), makes that release current by renaming a new symlink over C(current), so
     that a process starting at any moment sees either the old or the new release, never none;
-    C(previous) then points at the release that was live before.
+    C(previous) then points at the release that was live before. The switch is marked
+    pending, as M(wsfleet.deploy.app_rollout) marks its own: the next rollout replaces every
+    process, which still runs the release that was live before.
   - With O(keep), removes the oldest releases until at most O(keep) remain. Age is the install
     time recorded in each C(release.json), never a file time. The live release and the one
     before it are never removed.
@@ -93,16 +95,15 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
-    link_target_id,
+    ReleaseLinks,
     list_releases,
     read_release,
     releases_to_prune,
-    replace_symlink,
 )
 
 
-def switch(module, base_dir, releases_dir, release, result):
-    current = link_target_id(os.path.join(base_dir, "current"))
+def switch(module, links, release, result):
+    current, releases_dir = links.current(), links.releases_dir
     if current == release:
         return
     if not read_release(releases_dir, release)["complete"]:
@@ -117,11 +118,8 @@ def switch(module, base_dir, releases_dir, release, result):
     result["diff"] = {"before": "current -> %s\n" % current, "after": "current -> %s\n" % release}
     if current:
         result["previous"] = current
-    if module.check_mode:
-        return
-    if current:
-        replace_symlink(os.path.join(base_dir, "previous"), os.path.join(releases_dir, current))
-    replace_symlink(os.path.join(base_dir, "current"), os.path.join(releases_dir, release))
+    if not module.check_mode:
+        links.switch(release)
 
 
 def prune(module, releases_dir, keep, result):
@@ -146,8 +144,7 @@ def main():
         required_one_of=[["release", "keep"]],
         supports_check_mode=True,
     )
-    base_dir = module.params["base_dir"]
-    releases_dir = os.path.join(base_dir, "releases")
+    links = ReleaseLinks(module.params["base_dir"])
     release, keep = module.params["release"], module.params["keep"]
     if release is not None and (not release or "/" in release or release.startswith(".")):
         module.fail_json(msg="release must be a release id (a directory name), not %r" % release)
@@ -157,15 +154,15 @@ def main():
     result = dict(
         changed=False,
         switched=False,
-        current=link_target_id(os.path.join(base_dir, "current")),
-        previous=link_target_id(os.path.join(base_dir, "previous")),
+        current=links.current(),
+        previous=links.previous(),
         pruned=[],
-        releases=[record["id"] for record in list_releases(releases_dir)],
+        releases=[record["id"] for record in list_releases(links.releases_dir)],
     )
     if release is not None:
-        switch(module, base_dir, releases_dir, release, result)
+        switch(module, links, release, result)
     if keep is not None:
-        prune(module, releases_dir, keep, result)
+        prune(module, links.releases_dir, keep, result)
     module.exit_json(**result)
 
 

@@ -13,46 +13,28 @@ module: app_rollout
 short_description: Roll a host's app processes onto a release through health gates
 version_added: 0.2.0
 description:
-  - Does a host's whole rollout in one task, on the host, for the layout of the
-    M(wsfleet.deploy.app) role. It makes O(release) live (the C(current) and C(previous) links
+  - "Does a host's whole rollout in one task, on the host, for the layout of the
+    M(wsfleet.deploy.app) role: makes O(release) live (the C(current) and C(previous) links
     under O(base_dir)) when it differs, then replaces every process a group at a time, starts
-    missing ones and stops surplus ones; every process that starts must pass its health gate
-    (C(GET) O(health_path) answering 200, then a WebSocket handshake with a ping) before the
-    rollout goes on.
-  - With O(bind=unix) or O(bind=tcp), a process is replaced by surge. Each slot I(N) has two
-    sides, C(a) and C(b) (C(<name>@<N>a) under systemd, C(<name>_<NN>a) under supervisor); the
-    successor starts on the other side, passes its gate, the slot's address is switched to it
-    (a symlink C(<runtime_dir>/<N>.sock) renamed over, or an element of the nftables NAT map
-    C(inet wsfleet_<name>_slots) changed), and only then the old process is stopped, closing
-    its clients with 1012. With O(bind=reuseport) a process is stopped, started and gated in
-    place.
-  - What starts at boot is recorded at the end of every run (the live sides enabled under
-    systemd, O(supervisor_boot_file) under supervisor, O(slots_tmpfiles) and
-    O(slot_ports_file) for the slots' addresses).
-  - A process that fails its gate after the release switched sends the host back by itself
-    (links as they were, every process replaced already replaced again) and fails with a
-    report of both. A rollout cut short after its switch is finished by the next one.
-  - The report (what it returns) is kept as JSON in O(report_path) on the host, but in check
-    mode. The layout and its states are told at length in the collection's C(docs/rolling.md).
+    missing ones and stops surplus ones, each through its health gate (C(GET) O(health_path)
+    answering 200, then a WebSocket handshake with a ping)."
+  - "With O(bind=unix) or O(bind=tcp) a process is replaced by surge: its successor starts on
+    the other side of its slot, passes its gate, the slot's address is switched to it (a symlink
+    renamed over, or an element of an nftables NAT map), and only then the old process stops,
+    closing its clients with 1012. With O(bind=reuseport) it is replaced in place. What starts
+    at boot is recorded at the end of every run."
+  - A process that fails its gate after the switch sends the host back by itself and fails with
+    a report of both; a rollout cut short after its switch is finished by the next one. The
+    report is kept as JSON in O(report_path) on the host, but in check mode. The layout, the
+    slots and their states are told at length in the collection's C(docs/rolling.md).
   - Must run with a Python that has C(websockets), such as the release's own virtualenv.
 author:
   - wsfleet.deploy maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - wsfleet.deploy.app_layout
 requirements:
   - websockets >= 13.0 on the host, in the interpreter that runs the module.
 options:
-  name:
-    description: The app's name, as the role names its units, programs and directories.
-    type: str
-    required: true
-  base_dir:
-    description: The app's base directory, holding C(releases/), C(current) and C(previous).
-    type: path
-    required: true
-  runtime_dir:
-    description:
-      - Where the processes' unix sockets and the slots' links live, such as C(/run/<name>).
-    type: path
-    required: true
   process_manager:
     description:
       - What runs the processes. C(auto) finds out from the host, for a rollout of what it
@@ -61,52 +43,6 @@ options:
     type: str
     choices: [systemd, supervisor, auto]
     default: systemd
-  bind:
-    description: How each process listens, as the role's C(wsfleet_app_bind).
-    type: str
-    choices: [unix, tcp, reuseport]
-    default: unix
-  tcp_address:
-    description: The address the processes listen on with O(bind=tcp) or O(bind=reuseport).
-    type: str
-    default: 127.0.0.1
-  tcp_port_base:
-    description:
-      - Port of process slot 1, where the router connects (O(bind=tcp)), or the port shared by
-        all processes (O(bind=reuseport)).
-    type: int
-    default: 8001
-  tcp_side_port_base:
-    description:
-      - With O(bind=tcp), the port of side C(a) of slot 1; each slot takes two ports from here
-        on. The range must not overlap the slots' own ports.
-    type: int
-    default: 9001
-  slot_ports_file:
-    description:
-      - With O(bind=tcp), where the NAT table is written for the boot (C(nft -f)), such as
-        C(/etc/<name>/slot-ports.nft); removed with any other binding.
-    type: path
-    required: true
-  slots_tmpfiles:
-    description:
-      - With O(bind=unix), the systemd-tmpfiles file that makes each slot's link to its live
-        socket again at boot, such as C(/etc/tmpfiles.d/<name>-slots.conf); removed with any
-        other binding.
-    type: path
-    required: true
-  supervisor_boot_file:
-    description:
-      - Under supervisor, where the programs that start with supervisord are written, as
-        C(WSFLEET_LIVE_PROGRAMS=<program> ...), such as C(/etc/<name>/supervisor-programs.env).
-    type: path
-    required: true
-  supervisor_conf:
-    description:
-      - Supervisor's file of this app's programs, such as C(/etc/supervisor/conf.d/<name>.conf);
-        with O(process_manager=auto), the app runs under supervisor when it exists.
-    type: path
-    required: true
   processes:
     description:
       - How many process slots the host runs; slots beyond are stopped.

@@ -132,7 +132,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.host_facts import (
     supervisor_programs,
 )
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
-    link_target_id,
+    ReleaseLinks,
     list_releases,
 )
 
@@ -193,7 +193,7 @@ def routers(module, names):
 
 
 def app_state(app):
-    releases_dir = os.path.join(app["base_dir"], "releases")
+    links = ReleaseLinks(app["base_dir"])
     try:
         instance_files = os.listdir(app["instances_dir"])
     except OSError:
@@ -204,9 +204,11 @@ def app_state(app):
         ),
         instances=instance_names(instance_files),
         supervisor_programs=supervisor_programs(read(app["supervisor_conf"])),
-        releases=[record["id"] for record in list_releases(releases_dir) if record["complete"]],
-        current=link_target_id(os.path.join(app["base_dir"], "current")),
-        previous=link_target_id(os.path.join(app["base_dir"], "previous")),
+        releases=[
+            record["id"] for record in list_releases(links.releases_dir) if record["complete"]
+        ],
+        current=links.current(),
+        previous=links.previous(),
         switch_begun=os.path.exists(app["switch_marker"]),
     )
 

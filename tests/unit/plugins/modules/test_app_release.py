@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import ReleaseLinks
 from ansible_collections.wsfleet.deploy.plugins.modules import app_release
 from module_runner import run_module
 
@@ -44,6 +45,16 @@ def test_switch_records_the_previous_release(base):
     assert outcome.result["previous"] == "r1"
     assert target(base / "current") == "r2"
     assert target(base / "previous") == "r1"
+
+
+def test_a_switch_is_left_pending_for_the_next_rollout_to_replace_the_processes(base):
+    # The processes still run r1: app_rollout finishes a pending switch by replacing them all.
+    run(base_dir=str(base), release="r1")
+    ReleaseLinks(str(base)).settle()
+    run(base_dir=str(base), release="r2")
+    assert ReleaseLinks(str(base)).interrupted()
+    run(base_dir=str(base), release="r2", _ansible_check_mode=True)
+    assert ReleaseLinks(str(base)).interrupted()
 
 
 def test_switch_to_the_live_release_changes_nothing(base):
