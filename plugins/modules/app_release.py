@@ -19,7 +19,7 @@ description:
   - With O(release), makes that release current by renaming a new symlink over C(current), so
     that a process starting at any moment sees either the old or the new release, never none;
     C(previous) then points at the release that was live before. The switch is marked
-    pending, as M(wsfleet.deploy.app_rollout) marks its own: the next rollout replaces every
+    pending, as M(wsfleet.deploy.app_rollout) marks its own; the next rollout replaces every
     process, which still runs the release that was live before.
   - With O(keep), removes the oldest releases until at most O(keep) remain. Age is the install
     time recorded in each C(release.json), never a file time. The live release and the one
