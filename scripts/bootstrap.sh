@@ -23,6 +23,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# ansible-navigator refuses to start containers without a POSIX message queue folder, which
+# some minimal machines lack.
+[ -d /dev/mqueue ] || mkdir -p /dev/mqueue
+
 # The virtualenv is rebuilt only when requirements-dev.txt changes.
 stamp=.venv/.requirements.sha256
 wanted=$(sha256sum requirements-dev.txt | cut -d' ' -f1)

@@ -22,7 +22,7 @@ scripts/sanity.sh
 step "galaxy-importer on the built collection"
 scripts/galaxy_importer.sh
 
-step "execution environment: ansible-builder makes its build context"
+step "execution environment: the image, built with ansible-builder (molecule/rolling runs from it)"
 scripts/ee.sh
 
 step "pytest: plugin unit tests, bad input at every door, the example app, the benchmark"
