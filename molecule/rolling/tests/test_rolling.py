@@ -8,13 +8,9 @@ handshake, no abnormal closure (1006), only 1001/1012 closes, no lost message.
 The steps depend on each other: tests of one module, run in file order.
 """
 
-import importlib.metadata
 import json
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +22,7 @@ from wsfleet_support.checks.live_load import (
     live_clients,
     open_connections,
 )
-from wsfleet_support.checks.playbooks import PROJECT, ansible_playbook, run_ok
+from wsfleet_support.checks.playbooks import ansible_playbook, run_ok
 
 APPS = app.hosts_of("app")
 CLIENTS = 300
@@ -37,8 +33,6 @@ MAX_CLOSES_PER_CLIENT = 1.05
 MAX_OVER_MEAN = 1.25
 # A broken release fails its gate after this many more attempts (0.25 s apart by default).
 QUICK_GATE = {"wsfleet_app_health_retries": 12}
-# The control host runs the same ansible-core as the controller.
-ANSIBLE_CORE_VERSION = importlib.metadata.version("ansible-core")
 
 
 def process_pids(name):
@@ -154,61 +148,3 @@ def test_the_release_directories_stay_consistent():
         live = app.current_release(host)
         assert host.file(f"{app.BASE_DIR}/releases/{live}/venv/bin/python").exists
         assert not host.file("/run/wsfleet-nginx-drain").exists
-
-
-def test_a_scheduled_rolling_restart_runs_from_a_control_host(tmp_path):
-    """acme1 becomes a control host; its timer's service runs the rolling restart."""
-    wheelhouse = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--only-binary=:all:",
-            "--dest",
-            str(wheelhouse),
-            f"ansible-core=={ANSIBLE_CORE_VERSION}",
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-galaxy"),
-            "collection",
-            "build",
-            "--output-path",
-            str(tmp_path),
-            str(PROJECT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    collection = next(tmp_path.glob("wsfleet-deploy-*.tar.gz"))
-    run_ok(
-        "molecule/rolling/control_host.yml",
-        "--extra-vars",
-        json.dumps(
-            {
-                "wheelhouse": str(wheelhouse),
-                "collection": str(collection),
-                "ansible_core_version": ANSIBLE_CORE_VERSION,
-            }
-        ),
-    )
-    control = remote(app.hosts_of("acme")[0])
-    timer = control.service("wsfleet-rolling-restart.timer")
-    assert timer.is_enabled and timer.is_running
-    before = {name: process_pids(name) for name in APPS}
-    with live_clients(CLIENTS) as (reports, _runner):
-        # What the timer does when it fires: start the service, which runs to its end.
-        control.run("systemctl start wsfleet-rolling-restart.service")
-    service = control.service("wsfleet-rolling-restart.service")
-    log = control.check_output("journalctl -u wsfleet-rolling-restart.service --no-pager -o cat")
-    assert service.systemd_properties["Result"] == "success", log[-3000:]
-    assert re.search(r"app\d+\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", log)
-    assert_nothing_dropped(reports[0])
-    for name in APPS:
-        after = process_pids(name)
-        assert all(after[number] != before[name][number] for number in after)
