@@ -1,6 +1,6 @@
 """The execution environment image (ee/), built here and used as a team that runs Ansible from
-images would: ansible-navigator runs site.yml, a rolling restart under live load and the smoke
-test from it, out of a project folder of the user's own (inventory, SSH key, app source) that
+images would: ansible-navigator runs site.yml, a deploy and a rollback under live load and the
+smoke test from it, out of a project folder of the user's own (inventory, SSH key, app source) that
 holds no copy of the collection; and a control host's timer runs a rolling restart from it with
 podman, its result left in the journal.
 
@@ -174,15 +174,28 @@ def test_site_from_the_image_changes_nothing_on_a_converged_fleet(user_folder):
     assert set(counts.values()) == {0}, result.stdout[-3000:]
 
 
-def test_a_rolling_restart_from_the_image_under_load_drops_nobody(user_folder):
-    before = {name: process_pids(name) for name in APPS}
+def test_a_deploy_from_the_image_under_load_drops_nobody(user_folder, tmp_path_factory):
+    """A new release, its wheels built inside the image, rolled out under live clients."""
+    source = user_folder / "echo_app-1.0.1"
+    shutil.copytree(app.example_app_at_version(tmp_path_factory, "1.0.1"), source)
     with live_clients(CLIENTS) as (reports, _runner):
-        navigator_ok(user_folder, "wsfleet.deploy.rolling_restart")
+        navigator_ok(
+            user_folder,
+            "wsfleet.deploy.deploy",
+            "--extra-vars",
+            json.dumps({"wsfleet_app_source_path": str(source)}),
+        )
     assert_nothing_dropped(reports[0])
     for name in APPS:
-        after = process_pids(name)
-        assert sorted(after) == sorted(before[name])
-        assert all(after[number] != before[name][number] for number in after)
+        assert app.current_release(remote(name)).startswith("1.0.1-")
+
+
+def test_a_rollback_from_the_image_under_load_drops_nobody(user_folder):
+    with live_clients(CLIENTS) as (reports, _runner):
+        navigator_ok(user_folder, "wsfleet.deploy.rollback")
+    assert_nothing_dropped(reports[0])
+    for name in APPS:
+        assert app.current_release(remote(name)).startswith("1.0.0-")
 
 
 def test_the_smoke_test_passes_from_the_image(user_folder):
