@@ -147,14 +147,6 @@ def navigator_ok(folder, playbook, *options) -> Completed:
     return result
 
 
-def process_pids(name):
-    host = remote(name)
-    return {
-        slot: int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
-        for slot, unit in app.live_units(host).items()
-    }
-
-
 def test_the_image_holds_the_collection_and_ansible_core(ee_image):
     listed = subprocess.run(
         ["podman", "run", "--rm", ee_image, "ansible-galaxy", "collection", "list"],
@@ -252,7 +244,7 @@ def test_a_timer_runs_a_rolling_restart_from_the_image_on_a_control_host(tmp_pat
         json.dumps({"image": ee_image, "image_archive": str(archive)}),
     )
     control = remote(app.hosts_of("acme")[0])
-    before = {name: process_pids(name) for name in APPS}
+    before = {name: app.process_pids(name) for name in APPS}
     triggered_before = unit_property(control, "wsfleet-rolling-restart.timer", TRIGGERED)
     fire_timer_soon(control)
     wait_for_the_timer_run(control, triggered_before)
@@ -262,5 +254,5 @@ def test_a_timer_runs_a_rolling_restart_from_the_image_on_a_control_host(tmp_pat
     assert "podman" in service.systemd_properties["ExecStart"]
     assert re.search(r"app\d+\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", log)
     for name in APPS:
-        after = process_pids(name)
+        after = app.process_pids(name)
         assert all(after[number] != before[name][number] for number in after)

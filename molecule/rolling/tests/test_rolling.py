@@ -35,20 +35,11 @@ MAX_OVER_MEAN = 1.25
 QUICK_GATE = {"wsfleet_app_health_retries": 12}
 
 
-def process_pids(name):
-    """Main PID of every process of the app on a host, by process slot."""
-    host = remote(name)
-    return {
-        slot: int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
-        for slot, unit in app.live_units(host).items()
-    }
-
-
 def versions_served(name):
     host = remote(name)
     return {
         app.healthz(host, f"{app.RUNTIME_DIR}/{number}.sock")["body"]["version"]
-        for number in process_pids(name)
+        for number in app.process_pids(name)
     }
 
 
@@ -75,7 +66,7 @@ def connections_once_everyone_is_back(deadline_seconds=30):
 
 
 def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
-    before = {name: process_pids(name) for name in APPS}
+    before = {name: app.process_pids(name) for name in APPS}
     with live_clients(CLIENTS) as (reports, _runner):
         result = run_ok(
             "playbooks/rolling_restart.yml",
@@ -90,7 +81,7 @@ def test_a_rolling_restart_under_load_drops_nobody_and_moves_each_client_once():
     assert report.server_closes.total() <= CLIENTS * MAX_CLOSES_PER_CLIENT, report.summary()
     assert stats.balance(held) <= MAX_OVER_MEAN, held
     for name in APPS:
-        after = process_pids(name)
+        after = app.process_pids(name)
         # Every process was really restarted, and no process appeared or vanished.
         assert sorted(after) == sorted(before[name])
         assert all(after[number] != before[name][number] for number in after)
@@ -108,7 +99,7 @@ def test_a_deploy_under_load_drops_nobody(releases):
 
 def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases):
     first, *others = APPS
-    untouched = {name: process_pids(name) for name in others}
+    untouched = {name: app.process_pids(name) for name in others}
     with live_clients(CLIENTS) as (reports, _runner):
         result = ansible_playbook(
             "playbooks/deploy.yml",
@@ -126,7 +117,7 @@ def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(releases
     assert versions_served(first) == {"1.1.0"}
     assert not remote(first).file("/run/wsfleet-nginx-drain").exists
     for name in others:
-        assert process_pids(name) == untouched[name]
+        assert app.process_pids(name) == untouched[name]
         assert app.current_release(remote(name)).startswith("1.1.0-")
     # Surge: the broken successor never received a client, so nobody even reconnected.
     assert_nothing_dropped(reports[0], restarted=False)

@@ -50,6 +50,15 @@ def live_units(host):
     return units
 
 
+def process_pids(name):
+    """Main PID of every process of the app on a host, by process slot."""
+    host = remote_host(name)
+    return {
+        slot: int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
+        for slot, unit in live_units(host).items()
+    }
+
+
 def main_pid(host, slot):
     """Main PID of the process serving a slot; 0 while none does."""
     unit = live_units(host).get(slot)
