@@ -139,10 +139,16 @@ def ee_python_requirements() -> list[str]:
     return wanted + list(BUILDER_PACKAGES)
 
 
-def build_wheels(dest: Path) -> None:
+def build_wheels(dest: Path, *, force: bool) -> None:
     """Every Python package the image installs, as wheels for its Python (the controller's
-    CPython 3.11, as Debian 12's)."""
-    run([str(BIN / "pip"), "wheel", "--quiet", "--wheel-dir", str(dest), *ee_python_requirements()])
+    CPython 3.11, as Debian 12's); kept while the requirements are the same."""
+    requirements = ee_python_requirements()
+    stamp = dest / ".requirements"
+    if not force and stamp.exists() and stamp.read_text() == "\n".join(requirements):
+        return
+    shutil.rmtree(dest, ignore_errors=True)
+    run([str(BIN / "pip"), "wheel", "--quiet", "--wheel-dir", str(dest), *requirements])
+    stamp.write_text("\n".join(requirements))
 
 
 def content_digest(base_image: str, collection: Path, wheels: Path) -> str:
@@ -190,14 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-image", help="your own base image (Python 3.11+, pip, ssh, git)")
     parser.add_argument("--suite", default="bookworm", help="Debian suite of the own base image")
     parser.add_argument("--tag", help=f"image tag (default {IMAGE_REPOSITORY}:<version>)")
-    parser.add_argument("--force", action="store_true", help="build even if nothing changed")
+    parser.add_argument(
+        "--force", action="store_true", help="build the wheels and image even if nothing changed"
+    )
     args = parser.parse_args(argv)
     tag = args.tag or f"{IMAGE_REPOSITORY}:{collection_version()}"
     try:
         base_image = args.base_image or ensure_base_image(args.suite)
-        shutil.rmtree(EE_DIR / "wheels", ignore_errors=True)
         build_collection(EE_DIR / "wsfleet-deploy.tar.gz")
-        build_wheels(EE_DIR / "wheels")
+        build_wheels(EE_DIR / "wheels", force=args.force)
         content = content_digest(base_image, EE_DIR / "wsfleet-deploy.tar.gz", EE_DIR / "wheels")
         if args.force or image_label(tag, CONTENT_LABEL) != content:
             build_image(base_image, tag, content)

@@ -180,6 +180,7 @@ def test_a_deploy_from_the_image_under_load_drops_nobody(user_folder, tmp_path_f
     assert_nothing_dropped(reports[0])
     for name in APPS:
         assert app.current_release(remote(name)).startswith("1.0.1-")
+        assert app.versions_served(name) == {"1.0.1"}
 
 
 def test_a_rollback_from_the_image_under_load_drops_nobody(user_folder):
@@ -188,6 +189,7 @@ def test_a_rollback_from_the_image_under_load_drops_nobody(user_folder):
     assert_nothing_dropped(reports[0])
     for name in APPS:
         assert app.current_release(remote(name)).startswith("1.0.0-")
+        assert app.versions_served(name) == {"1.0.0"}
 
 
 def test_the_smoke_test_passes_from_the_image(user_folder):

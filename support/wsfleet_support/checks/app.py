@@ -59,6 +59,13 @@ def process_pids(name):
     }
 
 
+def versions_served(name):
+    """The app versions a host's processes report on /healthz."""
+    host = remote_host(name)
+    sockets = [f"{RUNTIME_DIR}/{slot}.sock" for slot in process_pids(name)]
+    return {healthz(host, socket)["body"]["version"] for socket in sockets}
+
+
 def main_pid(host, slot):
     """Main PID of the process serving a slot; 0 while none does."""
     unit = live_units(host).get(slot)
