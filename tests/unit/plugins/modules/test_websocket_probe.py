@@ -23,7 +23,9 @@ from websockets.utils import accept_key
 # Short enough that the failure tests stay fast, long enough for a loaded CI machine.
 FAIL_TIMEOUT = 0.5
 # For probes that must succeed over TLS: they check trust, not speed, and a TLS handshake on
-# a loaded 2-core machine once took more than the module's 5 s default.
+# a loaded 2-core machine once took more than the module's 5 s default. The test server gets
+# as long to finish its side of the handshake (its own default, 10 s, once closed a probe's
+# connection before answering, in CI).
 TLS_TIMEOUT = 30
 
 
@@ -414,7 +416,7 @@ def test_ws_url_against_a_tls_server(tcp_server, server_tls):
 
 def test_wss_with_ca_path(tcp_server, server_tls, test_ca):
     result = probe(
-        url=tcp_server(echo, tls=server_tls),
+        url=tcp_server(echo, tls=server_tls, open_timeout=TLS_TIMEOUT),
         echo="secure",
         ca_path=test_ca["ca.pem"],
         timeout=TLS_TIMEOUT,
@@ -426,7 +428,7 @@ def test_wss_with_ca_path(tcp_server, server_tls, test_ca):
 def test_connect_address_keeps_the_url_host_for_tls(tcp_server, server_tls, test_ca):
     # probe.test resolves nowhere: the connection goes to connect_address, the name
     # stays in SNI and in the certificate check.
-    port = tcp_server(echo, tls=server_tls).rsplit(":", 1)[1]
+    port = tcp_server(echo, tls=server_tls, open_timeout=TLS_TIMEOUT).rsplit(":", 1)[1]
     result = probe(
         url="wss://probe.test:" + port,
         connect_address="127.0.0.1",
@@ -466,7 +468,7 @@ def test_wss_untrusted_certificate(tcp_server, server_tls):
 
 def test_wss_without_validation(tcp_server, server_tls):
     result = probe(
-        url=tcp_server(echo, tls=server_tls),
+        url=tcp_server(echo, tls=server_tls, open_timeout=TLS_TIMEOUT),
         echo="insecure",
         validate_certs=False,
         timeout=TLS_TIMEOUT,
