@@ -78,7 +78,7 @@ def new_connections_land_on(count=20):
 @pytest.fixture(scope="module")
 def routers(tmp_path_factory):
     """Inventory options that choose the edge's and the app hosts' routers, as a user's
-    inventory would, layered over the scenario's (converge chose HAProxy everywhere)."""
+    inventory would, layered over the scenario's (the first test chose HAProxy everywhere)."""
     folder = tmp_path_factory.mktemp("routers")
 
     def choose(edge="haproxy", app="haproxy"):

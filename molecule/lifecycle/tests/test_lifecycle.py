@@ -127,26 +127,32 @@ def test_rollback_to_a_named_release():
 
 
 def test_scaling_up_starts_only_the_new_processes(app_versions):
-    source = app_versions["1.2.0"]
-    run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_processes=2)
+    # From what the hosts run now (one process per CPU by default) to one more.
     before = {
-        host.backend.host: (app.main_pid(host, 1), app.main_pid(host, 2)) for host in app_hosts()
+        host.backend.host: {index: app.main_pid(host, index) for index in running_instances(host)}
+        for host in app_hosts()
     }
-    run_ok("site.yml", wsfleet_app_source_path=source, wsfleet_app_processes=3)
+    wanted = max(len(pids) for pids in before.values()) + 1
+    run_ok("site.yml", wsfleet_app_source_path=app_versions["1.2.0"], wsfleet_app_processes=wanted)
     for host in app_hosts():
-        assert running_instances(host) == [1, 2, 3]
-        assert (app.main_pid(host, 1), app.main_pid(host, 2)) == before[host.backend.host]
-        assert app.healthz(host, f"{app.RUNTIME_DIR}/3.sock")["body"]["instance"] == "3"
-        assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 3
+        assert running_instances(host) == list(range(1, wanted + 1))
+        kept = before[host.backend.host]
+        assert {index: app.main_pid(host, index) for index in kept} == kept
+        health = app.healthz(host, f"{app.RUNTIME_DIR}/{wanted}.sock")["body"]
+        assert health["instance"] == str(wanted)
+        config = host.file("/etc/nginx/nginx.conf").content_string
+        assert config.count("server unix:") == wanted
 
 
 def test_scaling_down_stops_only_the_surplus(app_versions):
     before = {host.backend.host: app.main_pid(host, 1) for host in app_hosts()}
+    surplus = {host.backend.host: running_instances(host)[1:] for host in app_hosts()}
     run_ok("site.yml", wsfleet_app_source_path=app_versions["1.2.0"], wsfleet_app_processes=1)
     for host in app_hosts():
         assert running_instances(host) == [1]
         assert app.main_pid(host, 1) == before[host.backend.host]
-        for index in (2, 3):
+        assert surplus[host.backend.host]
+        for index in surplus[host.backend.host]:
             for side in "ab":
                 assert not host.service(f"{app.APP}@{index}{side}").is_enabled
                 assert not host.file(f"{app.CONFIG_DIR}/instances/{index}{side}.env").exists

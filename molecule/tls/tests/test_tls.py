@@ -33,8 +33,7 @@ def nginx_master_pid(name):
 
 
 def test_the_edge_can_serve_a_self_signed_certificate():
-    # The edge alone: the scenario's converge has just run site.yml with the defaults on every
-    # host, which undid whatever an earlier scenario left on the app hosts.
+    # The edge alone: the scenario before ended with site.yml's defaults on every host.
     edge_site("edge_selfsigned.yml")
     certificate = tls.unverified_certificate(edge.address(EDGE), EDGE)
     assert certificate.issuer == certificate.subject
