@@ -2,7 +2,8 @@
 # Copyright: wsfleet.deploy maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The health gate of a rollout (app_rollout): each process tried on its own address with the
-probe of websocket_probe (health check, then a WebSocket handshake with a ping), and the
+probe of websocket_probe (health check, then the app's WebSocket check: a handshake at its path
+with its headers and subprotocols, a ping, and the message it sends and expects), and the
 connections it reports before it is replaced."""
 
 from __future__ import absolute_import, division, print_function
@@ -29,18 +30,48 @@ def backoff(delay, first=0.02):
         wait *= 2
 
 
+class WebSocketCheck:
+    """What the gate asks of a process once its health check answers: the app's own contract.
+
+    path: where the app serves WebSockets (with a query string if it needs one); headers (a
+    token, an Origin) and subprotocols go in the handshake; send is sent after the ping, and
+    expect, a regular expression, must match the next message received. None: nothing sent or
+    awaited.
+    """
+
+    def __init__(self, path="/", headers=None, subprotocols=None, send=None, expect=None):
+        self.path = path
+        self.headers = dict(headers or {})
+        self.subprotocols = list(subprotocols or [])
+        self.send = send
+        self.expect = expect
+
+    def url(self, base):
+        """The process's URL (ws://host/ or ws://host:port/) at the check's path."""
+        return base.rstrip("/") + self.path
+
+    def probe_options(self):
+        return dict(
+            headers=self.headers,
+            subprotocols=self.subprotocols,
+            send=self.send,
+            expect=self.expect,
+        )
+
+
 class Probe:
     """The health gate and the connection count, on each process's own address.
 
     addresses: probe_target(slot, side) -> (url, unix socket or None), as Addresses gives.
     """
 
-    def __init__(self, addresses, path, retries, delay, timeout, sleep=time.sleep):
+    def __init__(self, addresses, path, retries, delay, timeout, check=None, sleep=time.sleep):
         self.addresses = addresses
         self.path = path
         self.retries = retries
         self.delay = delay
         self.timeout = timeout
+        self.check = check or WebSocketCheck()
         self.sleep = sleep
 
     def connections(self, slot, side):
@@ -56,7 +87,12 @@ class Probe:
         waits = backoff(self.delay)
         result, errors, attempts = probe_with_retries(
             lambda: probe_once(
-                url, unix_socket, ping=True, timeout=self.timeout, health_path=self.path
+                self.check.url(url),
+                unix_socket,
+                ping=True,
+                timeout=self.timeout,
+                health_path=self.path,
+                **self.check.probe_options(),
             ),
             retries=self.retries,
             delay=self.delay,

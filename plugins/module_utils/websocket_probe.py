@@ -130,7 +130,13 @@ def describe_open_error(exc, timeout, unix_socket=None):
 
 
 def open_websocket(
-    url, unix_socket=None, tls=None, headers=None, timeout=5.0, connect_address=None
+    url,
+    unix_socket=None,
+    tls=None,
+    headers=None,
+    timeout=5.0,
+    connect_address=None,
+    subprotocols=None,
 ):
     """Connect and complete the opening handshake, or raise ProbeError.
 
@@ -139,6 +145,7 @@ def open_websocket(
     """
     options = dict(
         additional_headers=headers or None,
+        subprotocols=subprotocols or None,
         open_timeout=timeout,
         close_timeout=timeout,
     )
@@ -173,19 +180,56 @@ def check_ping(websocket, timeout):
     return elapsed_ms(started)
 
 
+def check_subprotocol(websocket, offered):
+    """The subprotocol the server chose, which must be one of those offered (when any were:
+    an app that requires one serves its clients only in it)."""
+    chosen = websocket.subprotocol
+    if offered and chosen is None:
+        raise ProbeError(
+            "the server chose none of the subprotocols offered: %s" % ", ".join(offered)
+        )
+    return chosen
+
+
+def receive(websocket, timeout, what):
+    try:
+        return websocket.recv(timeout)
+    except (TimeoutError, socket.timeout):
+        raise ProbeError("no %s within %gs" % (what, timeout)) from None
+    except ConnectionClosed as exc:
+        raise ProbeError("connection closed before the %s: %s" % (what, exc)) from exc
+
+
+def send_message(websocket, message):
+    try:
+        websocket.send(message)
+    except ConnectionClosed as exc:
+        raise ProbeError("connection closed before the message was sent: %s" % exc) from exc
+
+
 def check_echo(websocket, message, timeout):
     """Send message and require the identical text back; return the round trip in ms."""
     started = time.monotonic()
-    try:
-        websocket.send(message)
-        reply = websocket.recv(timeout)
-    except (TimeoutError, socket.timeout):
-        raise ProbeError("no echo within %gs" % timeout) from None
-    except ConnectionClosed as exc:
-        raise ProbeError("connection closed before the echo: %s" % exc) from exc
+    send_message(websocket, message)
+    reply = receive(websocket, timeout, "echo")
     if reply != message:
         raise ProbeError("echo mismatch: sent %s, got %s" % (quote(message), quote(reply)))
     return elapsed_ms(started)
+
+
+def check_reply(websocket, message, expect, timeout):
+    """Send message (when set), then, when expect is set, require the next message from the
+    server to match that regular expression; return (ms, the reply or None)."""
+    started = time.monotonic()
+    if message is not None:
+        send_message(websocket, message)
+    if expect is None:
+        return elapsed_ms(started), None
+    reply = receive(websocket, timeout, "reply")
+    text = reply if isinstance(reply, str) else reply.decode("utf-8", "replace")
+    if re.search(expect, text) is None:
+        raise ProbeError("reply %s does not match %s" % (quote(reply), quote(expect)))
+    return elapsed_ms(started), text
 
 
 def close_cleanly(websocket, timeout):
@@ -276,9 +320,13 @@ def probe_once(
     connect_address=None,
     health_path=None,
     handshake=True,
+    subprotocols=None,
+    send=None,
+    expect=None,
 ):
-    """One attempt: the optional health check, then a full session (open, optional ping and
-    echo, close) unless handshake is false. Raise ProbeError on failure."""
+    """One attempt: the optional health check, then a full session unless handshake is false:
+    open (offering subprotocols), ping, echo message, send and expect a reply, close, each
+    step when asked. Raise ProbeError on failure."""
     result = {}
     if health_path:
         result["health_ms"], result["health"] = check_health(
@@ -287,15 +335,20 @@ def probe_once(
     if not handshake:
         return result
     started = time.monotonic()
-    websocket = open_websocket(url, unix_socket, tls, headers, timeout, connect_address)
+    websocket = open_websocket(
+        url, unix_socket, tls, headers, timeout, connect_address, subprotocols
+    )
     result["open_ms"] = elapsed_ms(started)
     # The with block closes with 1011 if a check fails, so the server is not left waiting.
     with websocket:
         result["response_status"], result["response_headers"] = handshake_response(websocket)
+        result["subprotocol"] = check_subprotocol(websocket, subprotocols)
         if ping:
             result["ping_ms"] = check_ping(websocket, timeout)
         if message is not None:
             result["echo_ms"] = check_echo(websocket, message, timeout)
+        if send is not None or expect is not None:
+            result["reply_ms"], result["reply"] = check_reply(websocket, send, expect, timeout)
         result["close_code"] = close_cleanly(websocket, timeout)
     return result
 

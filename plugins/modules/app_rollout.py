@@ -17,7 +17,9 @@ description:
     M(wsfleet.deploy.app) role: makes O(release) live (the C(current) and C(previous) links
     under O(base_dir)) when it differs, then replaces every process a group at a time, starts
     missing ones and stops surplus ones, each through its health gate (C(GET) O(health_path)
-    answering 200, then a WebSocket handshake with a ping)."
+    answering 200, then the app's WebSocket check: a handshake at O(check_path) with
+    O(check_headers) and O(check_subprotocols), a ping, and O(check_send) and O(check_expect)
+    when set)."
   - "With O(bind=unix) or O(bind=tcp) a process is replaced by surge: its successor starts on
     the other side of its slot, passes its gate, the slot's address is switched to it (a symlink
     renamed over, or an element of an nftables NAT map), and only then the old process stops,
@@ -86,6 +88,32 @@ options:
     description: Seconds each step of one attempt (connect, health check, handshake, ping) may take.
     type: float
     default: 5
+  check_path:
+    description:
+      - Where the gate opens its WebSocket on each process once the health check answers: the
+        path the app serves WebSockets at, with a query string if it needs one.
+    type: str
+    default: /
+  check_headers:
+    description:
+      - Headers of the gate's opening handshake, such as a token (C(Authorization)) or an
+        C(Origin) the app accepts. Kept out of the logs.
+    type: dict
+    default: {}
+  check_subprotocols:
+    description: Subprotocols the gate offers; the process must choose one of them.
+    type: list
+    elements: str
+    default: []
+  check_send:
+    description: Text message the gate sends after its ping. Nothing when not set.
+    type: str
+  check_expect:
+    description:
+      - Regular expression the next message from the process must match (after O(check_send)
+        when set), such as a greeting or the answer to O(check_send). Nothing awaited when not
+        set.
+    type: str
   report_path:
     description:
       - Where the run's report is written on the host (JSON, mode 0644, replaced atomically),
@@ -244,6 +272,7 @@ report_lines:
     after its start"]
 """
 
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -254,7 +283,10 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.app_processes impor
     SystemdManager,
     running_manager,
 )
-from ansible_collections.wsfleet.deploy.plugins.module_utils.health_gate import Probe
+from ansible_collections.wsfleet.deploy.plugins.module_utils.health_gate import (
+    Probe,
+    WebSocketCheck,
+)
 from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
     ReleaseLinks,
     read_release,
@@ -299,6 +331,11 @@ ARGUMENT_SPEC = dict(
     health_retries=dict(type="int", default=120),
     health_delay=dict(type="float", default=0.25),
     health_timeout=dict(type="float", default=5.0),
+    check_path=dict(type="str", default="/"),
+    check_headers=dict(type="dict", default={}, no_log=True),
+    check_subprotocols=dict(type="list", elements="str", default=[]),
+    check_send=dict(type="str"),
+    check_expect=dict(type="str"),
     report_path=dict(type="path"),
     # Used on the controller by the action plugin, which does not pass it on.
     report_dir=dict(type="path"),
@@ -311,6 +348,13 @@ def check_params(module):
         module.fail_json(msg="release and rollback are mutually exclusive")
     if (params["processes"] is not None and params["processes"] < 1) or params["group_size"] < 1:
         module.fail_json(msg="processes and group_size must be at least 1")
+    if not params["check_path"].startswith("/"):
+        module.fail_json(msg="check_path must start with /, got %r" % params["check_path"])
+    if params["check_expect"] is not None:
+        try:
+            re.compile(params["check_expect"])
+        except re.error as exc:
+            module.fail_json(msg="check_expect is not a valid regular expression: %s" % exc)
 
 
 def target_release(module, links):
@@ -356,12 +400,21 @@ def process_manager(module, addresses, slot_port_map):
 
 def new_rollout(module, manager, addresses, links):
     params = module.params
+    check = WebSocketCheck(
+        params["check_path"],
+        # Header values from YAML may be numbers; HTTP wants text.
+        dict((str(name), str(value)) for name, value in params["check_headers"].items()),
+        params["check_subprotocols"],
+        params["check_send"],
+        params["check_expect"],
+    )
     probe = Probe(
         addresses,
         params["health_path"],
         params["health_retries"],
         params["health_delay"],
         params["health_timeout"],
+        check=check,
     )
     return Rollout(
         manager,

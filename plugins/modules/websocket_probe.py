@@ -65,6 +65,26 @@ options:
         text back (the echo contract of the example app).
       - When not set, no message is sent.
     type: str
+  send:
+    description:
+      - Text message to send after the ping (and the echo), for an app that answers a request
+        rather than echoing it.
+      - When not set, no message is sent.
+    type: str
+  expect:
+    description:
+      - Regular expression (Python's C(re.search)) that the next message from the server must
+        match, after O(send) when it is set; binary messages are read as UTF-8. For an app that
+        greets a client, or answers O(send).
+      - When not set, no message is awaited.
+    type: str
+  subprotocols:
+    description:
+      - Subprotocols to offer in the opening handshake (C(Sec-WebSocket-Protocol)), in order of
+        preference. The server must choose one of them.
+    type: list
+    elements: str
+    default: []
   ping:
     description:
       - Send a ping and wait for its pong before the echo.
@@ -102,6 +122,7 @@ options:
     description:
       - Extra headers for the opening handshake request, such as C(Origin) or
         C(Authorization).
+      - Kept out of the logs, since they may carry a token.
     type: dict
     default: {}
 attributes:
@@ -171,6 +192,16 @@ EXAMPLES = r"""
   vars:
     ansible_python_interpreter: /srv/echo/current/venv/bin/python
 
+- name: An app that serves at /ws with a token and a subprotocol, and answers a request
+  wsfleet.deploy.websocket_probe:
+    url: "wss://chat.example.org/ws?room=status"
+    headers:
+      Authorization: "Bearer {{ vault_probe_token }}"
+    subprotocols: [chat.v1]
+    send: '{"type": "status"}'
+    expect: '"ok": *true'
+  delegate_to: localhost
+
 - name: Only check that the handshake and a ping succeed
   wsfleet.deploy.websocket_probe:
     url: "ws://10.0.0.5:8080/"
@@ -214,6 +245,22 @@ echo_ms:
   returned: success and O(echo) is set
   type: float
   sample: 0.6
+subprotocol:
+  description: The subprotocol the server chose, null when none was offered or chosen.
+  returned: success and O(handshake) is true
+  type: str
+  sample: chat.v1
+reply:
+  description: The message from the server that matched O(expect), as text.
+  returned: success and O(expect) is set
+  type: str
+  sample: '{"type": "status", "ok": true}'
+reply_ms:
+  description: Milliseconds from sending O(send) (from the end of the ping and echo when
+    nothing is sent) to the reply that matched O(expect).
+  returned: success and O(send) or O(expect) is set
+  type: float
+  sample: 0.8
 close_code:
   description: Close code of the closing handshake, as the server answered it.
   returned: success and O(handshake) is true
@@ -232,6 +279,7 @@ response_headers:
 """
 
 import functools
+import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
@@ -261,6 +309,15 @@ def check_params(module):
         module.fail_json(msg="health_path must start with /, got %r" % params["health_path"])
     if not params["handshake"] and not params["health_path"]:
         module.fail_json(msg="handshake=false needs health_path: there would be nothing to check")
+    if params["expect"] is not None:
+        try:
+            re.compile(params["expect"])
+        except re.error as exc:
+            module.fail_json(msg="expect is not a valid regular expression: %s" % exc)
+    if not params["handshake"] and any(
+        params[name] for name in ("echo", "send", "expect", "subprotocols")
+    ):
+        module.fail_json(msg="echo, send, expect and subprotocols need handshake=true")
     if params["ca_path"] and not is_secure(params["url"]):
         module.warn("ca_path is ignored for the ws:// URL %s" % params["url"])
 
@@ -292,13 +349,16 @@ def main():
             health_path=dict(type="str"),
             handshake=dict(type="bool", default=True),
             echo=dict(type="str"),
+            send=dict(type="str"),
+            expect=dict(type="str"),
+            subprotocols=dict(type="list", elements="str", default=[]),
             ping=dict(type="bool", default=True),
             timeout=dict(type="float", default=5),
             retries=dict(type="int", default=0),
             delay=dict(type="float", default=1),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
-            headers=dict(type="dict", default={}),
+            headers=dict(type="dict", default={}, no_log=True),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("unix_socket", "connect_address")],
@@ -316,6 +376,9 @@ def main():
         health_path=params["health_path"],
         handshake=params["handshake"],
         message=params["echo"],
+        send=params["send"],
+        expect=params["expect"],
+        subprotocols=params["subprotocols"],
         ping=params["ping"],
         timeout=params["timeout"],
         tls=tls_for(module),

@@ -112,6 +112,8 @@ CHECKED_CASES = [
     ("router", "wsfleet_router_allowed_origins", ["chat.example.com/path"], {}),
     ("fleet", "wsfleet_rolling_serial", "0", {}),
     ("fleet", "wsfleet_edge_hosts", "app", {}),
+    ("fleet", "wsfleet_check_path", "ws", {}),
+    ("fleet", "wsfleet_check_expect", "(unclosed", {}),
 ]
 
 # Options of earlier versions, with what replaces them: (role, old option, a value, new name).

@@ -37,10 +37,12 @@ QUICK_GATE = {"wsfleet_app_health_retries": 12}
 
 @pytest.fixture(scope="module")
 def broken_release(tmp_path_factory):
-    """9.9.0, whose health check answers 500."""
+    """9.9.0, healthy by its health check but whose echo shouts: it fails the app's WebSocket
+    check, which molecule's settings make the echo (wsfleet_check_send: hello, expect ^hello$)."""
     source = app.example_app_at_version(tmp_path_factory, "9.9.0")
-    healthy = "HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK"
-    app.rewrite_server(source, healthy, "HTTPStatus.INTERNAL_SERVER_ERROR")
+    app.rewrite_server(
+        source, "await connection.send(message)", "await connection.send(message.upper())"
+    )
     return str(source)
 
 
@@ -93,7 +95,7 @@ def test_a_release_that_fails_its_gate_rolls_back_and_stops_the_rollout(broken_r
     # The failure names the host, the process and the reason.
     assert f"Rollout stopped at {first}, now back on {live[first]}" in output
     assert re.search(rf"serving: process \d+ \({app.APP}\) failed its health gate", output)
-    assert "health check /healthz answered 500" in output
+    assert "reply 'HELLO' does not match '^hello$'" in output
     # The first host serves the release it ran before; the others were never touched.
     assert app.current_release(remote(first)) == live[first]
     assert app.versions_served(first) == {version}

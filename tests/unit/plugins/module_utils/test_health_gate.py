@@ -27,7 +27,7 @@ class OneSocket:
         return "ws://localhost/", f"/run/echo/{slot}{side}.sock"
 
 
-def gate_with(monkeypatch, answers, retries=5):
+def gate_with(monkeypatch, answers, retries=5, check=None):
     """The gate of process 2b, the probe's attempts answering (an exception is raised);
     (its result, the waits it slept, the probe's calls)."""
     answers, calls, waits = list(answers), [], []
@@ -40,8 +40,13 @@ def gate_with(monkeypatch, answers, retries=5):
         return answer
 
     monkeypatch.setattr(health_gate, "probe_once", probe_once)
-    probe = health_gate.Probe(OneSocket(), "/healthz", retries, 0.25, 3.0, sleep=waits.append)
+    probe = health_gate.Probe(
+        OneSocket(), "/healthz", retries, 0.25, 3.0, check=check, sleep=waits.append
+    )
     return probe.gate(2, "b"), waits, calls
+
+
+NO_MESSAGES = {"headers": {}, "subprotocols": [], "send": None, "expect": None}
 
 
 def test_the_gate_passes_on_the_first_good_attempt_and_names_the_release(monkeypatch):
@@ -52,7 +57,46 @@ def test_the_gate_passes_on_the_first_good_attempt_and_names_the_release(monkeyp
     assert calls[0] == (
         "ws://localhost/",
         "/run/echo/2b.sock",
-        {"ping": True, "timeout": 3.0, "health_path": "/healthz"},
+        {"ping": True, "timeout": 3.0, "health_path": "/healthz", **NO_MESSAGES},
+    )
+
+
+@pytest.mark.parametrize(
+    ("check", "url", "options"),
+    [
+        (health_gate.WebSocketCheck(), "ws://localhost/", NO_MESSAGES),
+        (
+            health_gate.WebSocketCheck(path="/ws?room=1", headers={"Authorization": "Bearer t"}),
+            "ws://localhost/ws?room=1",
+            {**NO_MESSAGES, "headers": {"Authorization": "Bearer t"}},
+        ),
+        (
+            health_gate.WebSocketCheck(path="/", subprotocols=["chat.v1"], expect="^welcome"),
+            "ws://localhost/",
+            {**NO_MESSAGES, "subprotocols": ["chat.v1"], "expect": "^welcome"},
+        ),
+        (
+            health_gate.WebSocketCheck(path="/ws", send="hello", expect="^hello$"),
+            "ws://localhost/ws",
+            {**NO_MESSAGES, "send": "hello", "expect": "^hello$"},
+        ),
+    ],
+    ids=["default", "path-and-token", "subprotocol-and-greeting", "echo"],
+)
+def test_the_gate_asks_what_the_app_check_says(monkeypatch, check, url, options):
+    _result, _waits, calls = gate_with(monkeypatch, [{"health": "ok"}], check=check)
+    assert calls == [
+        (
+            url,
+            "/run/echo/2b.sock",
+            {"ping": True, "timeout": 3.0, "health_path": "/healthz", **options},
+        )
+    ]
+
+
+def test_a_tcp_process_is_checked_at_the_path_on_its_own_port():
+    assert health_gate.WebSocketCheck(path="/ws").url("ws://127.0.0.1:9002/") == (
+        "ws://127.0.0.1:9002/ws"
     )
 
 

@@ -14,10 +14,15 @@ from module_runner import Commands, run_module
 
 
 class HealthyProbe:
-    """Every process has two clients and passes its gate at the first attempt."""
+    """Every process has two clients and passes its gate at the first attempt. The last one
+    made is kept, to see what the module asked of it."""
 
-    def __init__(self, addresses, *settings):
+    made = None
+
+    def __init__(self, addresses, *settings, check=None):
         self.addresses = addresses
+        self.check = check
+        HealthyProbe.made = self
 
     def connections(self, slot, side):
         return 2
@@ -147,3 +152,54 @@ def test_the_paths_the_role_defines_are_required(host, path):
     ok, result = run_module(app_rollout.main, **args)
     assert not ok
     assert result["msg"] == f"missing required arguments: {path}"
+
+
+def test_the_app_check_reaches_the_gate(host):
+    ok, result = run_module(
+        app_rollout.main,
+        release="1.1.0",
+        check_path="/ws?room=1",
+        check_headers={"Authorization": "Bearer s3cret", "X-Attempt": 1},
+        check_subprotocols=["chat.v1"],
+        check_send="hello",
+        check_expect="^hello$",
+        **host,
+    )
+    assert ok, result["msg"]
+    check = HealthyProbe.made.check
+    assert (check.path, check.headers, check.subprotocols, check.send, check.expect) == (
+        "/ws?room=1",
+        {"Authorization": "Bearer s3cret", "X-Attempt": "1"},
+        ["chat.v1"],
+        "hello",
+        "^hello$",
+    )
+    # The token is a secret: it stays out of what the task returns.
+    assert "s3cret" not in json.dumps(result)
+
+
+def test_by_default_the_gate_opens_at_the_root_and_sends_nothing(host):
+    ok, result = run_module(app_rollout.main, release="1.1.0", **host)
+    assert ok, result["msg"]
+    check = HealthyProbe.made.check
+    assert (check.path, check.headers, check.subprotocols, check.send, check.expect) == (
+        "/",
+        {},
+        [],
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        ({"check_path": "ws"}, "check_path must start with /, got 'ws'"),
+        ({"check_expect": "(unclosed"}, "check_expect is not a valid regular expression"),
+    ],
+)
+def test_a_check_that_could_never_pass_is_refused(host, fake_host, option, error):
+    ok, result = run_module(app_rollout.main, release="1.1.0", **option, **host)
+    assert not ok and error in result["msg"]
+    # Refused before anything changed.
+    assert not any(call[:2] == ["systemctl", "start"] for call in fake_host.commands.calls)

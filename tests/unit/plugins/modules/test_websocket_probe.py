@@ -5,6 +5,7 @@
 import contextlib
 import datetime
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -544,3 +545,138 @@ def test_health_path_must_be_absolute(tcp_server):
 
 def test_no_handshake_needs_a_health_path(tcp_server):
     assert "needs health_path" in probe_fails(url=tcp_server(echo), handshake=False)["msg"]
+
+
+# An app that is not an echo: a path, a token, a subprotocol, a greeting, a request and its answer
+
+TOKEN = {"Authorization": "Bearer s3cret"}
+
+
+def greeter(websocket):
+    websocket.send("welcome")
+    for _ignored in websocket:
+        pass
+
+
+def status_service(websocket):
+    """Answers each request with a status line."""
+    for message in websocket:
+        websocket.send(json.dumps({"type": "status", "ok": True, "asked": message}))
+
+
+def only_at_ws_with_a_token(connection, request):
+    if request.path != "/ws?room=1":
+        return connection.respond(HTTPStatus.NOT_FOUND, "no such endpoint\n")
+    if request.headers.get("Authorization") != TOKEN["Authorization"]:
+        return connection.respond(HTTPStatus.UNAUTHORIZED, "token required\n")
+    return None
+
+
+@pytest.fixture
+def app_url(tcp_server):
+    """URL of an app at /ws?room=1, with a token and subprotocol status.v1: handler -> url."""
+
+    def start(handler):
+        base = tcp_server(
+            handler, process_request=only_at_ws_with_a_token, subprotocols=["status.v1"]
+        )
+        return base + "ws?room=1"
+
+    return start
+
+
+def test_a_greeting_is_expected_without_sending(app_url):
+    result = probe(
+        url=app_url(greeter),
+        headers=TOKEN,
+        subprotocols=["status.v2", "status.v1"],
+        expect="^welcome$",
+    )
+    assert (result["subprotocol"], result["reply"]) == ("status.v1", "welcome")
+    assert "reply_ms" in result
+
+
+def test_a_request_gets_its_answer(app_url):
+    result = probe(
+        url=app_url(status_service),
+        headers=TOKEN,
+        subprotocols=["status.v1"],
+        send="disk",
+        expect='"ok": true',
+    )
+    assert json.loads(result["reply"]) == {"type": "status", "ok": True, "asked": "disk"}
+
+
+def test_a_message_sent_with_nothing_expected_is_delivered(app_url):
+    received = []
+
+    def record(websocket):
+        received.extend(websocket)
+
+    result = probe(url=app_url(record), headers=TOKEN, subprotocols=["status.v1"], send="hello")
+    assert "reply" not in result or result["reply"] is None
+    assert received == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"headers": {}}, "handshake rejected with HTTP 401"),
+        ({"path": "/"}, "handshake rejected with HTTP 404"),
+        # websockets refuses a client that offers none of its subprotocols.
+        ({"subprotocols": ["chat"]}, "handshake rejected with HTTP 400"),
+        ({"subprotocols": []}, "handshake rejected with HTTP 400"),
+        ({"expect": "^goodbye$"}, "reply 'welcome' does not match '^goodbye$'"),
+    ],
+)
+def test_what_the_app_requires_is_checked(app_url, changes, error):
+    options = {
+        "url": app_url(greeter),
+        "headers": TOKEN,
+        "subprotocols": ["status.v1"],
+        "expect": "welcome",
+    }
+    if "path" in changes:
+        options["url"] = options["url"].split("/ws?")[0] + changes.pop("path")
+    options.update(changes)
+    assert error in probe_fails(**options)["msg"]
+
+
+def test_no_subprotocol_offered_none_chosen(tcp_server):
+    assert probe(url=tcp_server(echo))["subprotocol"] is None
+
+
+def test_offered_subprotocols_must_be_chosen(tcp_server):
+    # A server that knows no subprotocol answers without one: the app's clients could not talk.
+    result = probe_fails(url=tcp_server(echo), subprotocols=["status.v1"])
+    assert "chose none of the subprotocols offered: status.v1" in result["msg"]
+
+
+def test_a_binary_reply_is_read_as_text(tcp_server):
+    def binary(websocket):
+        websocket.send(b"ready")
+        websocket.wait_closed()
+
+    assert probe(url=tcp_server(binary), expect="^ready$")["reply"] == "ready"
+
+
+def test_no_reply_times_out(tcp_server):
+    result = probe_fails(url=tcp_server(swallow), send="anyone?", expect=".", timeout=FAIL_TIMEOUT)
+    assert "no reply within" in result["msg"]
+
+
+def test_the_token_stays_out_of_the_result(app_url):
+    # Failed, so that the message quoting the attempt is there too.
+    result = probe_fails(url=app_url(greeter), headers=TOKEN, expect="^goodbye$")
+    assert "s3cret" not in json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ({"expect": "("}, "expect is not a valid regular expression"),
+        ({"handshake": False, "health_path": "/healthz", "send": "x"}, "need handshake=true"),
+    ],
+)
+def test_send_and_expect_refused_when_they_cannot_work(tcp_server, args, error):
+    assert error in probe_fails(url=tcp_server(echo), **args)["msg"]
