@@ -150,15 +150,15 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Wait until the restarted process answers on its unix socket
+- name: Wait until the successor of slot 1 (its side b) echoes on its own unix socket
   wsfleet.deploy.websocket_probe:
     url: "ws://localhost/"
-    unix_socket: "/run/echo/echo-1.sock"
+    unix_socket: "/run/echo/1b.sock"
     echo: "health"
     retries: 20
     delay: 0.5
   vars:
-    ansible_python_interpreter: /opt/echo/venv/bin/python
+    ansible_python_interpreter: /srv/echo/current/venv/bin/python
 
 - name: Send a message through the edge and wait for its echo
   wsfleet.deploy.websocket_probe:
@@ -175,7 +175,7 @@ EXAMPLES = r"""
 - name: Health gate of a restarted process, its health check and then a real session
   wsfleet.deploy.websocket_probe:
     url: "ws://localhost/"
-    unix_socket: "/run/echo/echo-2.sock"
+    unix_socket: "/run/echo/2.sock"
     health_path: /healthz
     retries: 30
     delay: 1
@@ -185,7 +185,7 @@ EXAMPLES = r"""
 - name: Count the open connections of a process before it drains
   wsfleet.deploy.websocket_probe:
     url: "ws://localhost/"
-    unix_socket: "/run/echo/echo-2.sock"
+    unix_socket: "/run/echo/2.sock"
     health_path: /healthz
     handshake: false
   register: before_drain
