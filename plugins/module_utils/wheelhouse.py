@@ -45,6 +45,49 @@ def manylinux_platforms(machine, glibc_version):
     return tags
 
 
+_WHEEL_TAGS = re.compile(r"-(?P<python>[^-]+)-(?P<abi>[^-]+)-(?P<platform>[^-]+)\.whl$")
+# What pip says of a requirement that no file it may take satisfies (with --only-binary=:all:,
+# a project published only as an sdist).
+_UNSATISFIED = re.compile(
+    r"(?:No matching distribution found for|Could not find a version that satisfies the "
+    r"requirement) (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)"
+)
+
+
+def is_pure_wheel(filename):
+    """Whether a wheel installs on any platform and Python 3 ABI (its tags end in none-any)."""
+    match = _WHEEL_TAGS.search(os.path.basename(filename))
+    return bool(match) and (match.group("abi"), match.group("platform")) == ("none", "any")
+
+
+def unsatisfied_requirement(pip_output):
+    """The project pip could not find a file for, from its error output; None if not that."""
+    match = _UNSATISFIED.search(pip_output)
+    return match.group("name") if match else None
+
+
+def wheels_of(project, filenames):
+    """The wheel files of one project among filenames (names compared as pip normalises them)."""
+    wanted = normalize_project_name(project)
+    return sorted(
+        name
+        for name in filenames
+        if name.endswith(".whl") and normalize_project_name(parse_wheel_name(name)[0]) == wanted
+    )
+
+
+def platform_specific_sdist_message(project, built):
+    """Why a dependency cannot be built for the hosts here, and what to do about it."""
+    return (
+        "%s is published only as a source distribution, and it builds a wheel for one platform "
+        "(%s on this controller), not one that installs anywhere: the hosts' wheels cannot be "
+        "built here. Publish wheels of it for the hosts' Python and platform (manylinux), or build "
+        "them on a host of each platform (pip wheel %s) and give their folder to pip with "
+        "wsfleet_app_pip_args: ['--find-links', '/path/to/wheels']."
+        % (project, ", ".join(built) or "nothing", project)
+    )
+
+
 def parse_wheel_name(filename):
     """(distribution, version) of a wheel file name, normalised as pip names them."""
     match = _WHEEL_NAME.match(os.path.basename(filename))
@@ -148,8 +191,15 @@ def pip_wheel_args(app_dir, spec, common_args):
     return ["wheel", "--no-deps", "--wheel-dir", app_dir, *common_args, spec]
 
 
+def pip_dependency_wheels_args(app_wheel, wheel_dir, common_args):
+    """pip arguments that build every dependency of the app wheel into wheels for this
+    controller: an sdist-only dependency becomes a wheel, pure when its code is pure Python."""
+    return ["wheel", "--wheel-dir", wheel_dir, *common_args, app_wheel]
+
+
 def pip_download_args(app_wheel, target_dir, target, common_args):
-    """pip arguments that download the app wheel's dependencies as binary wheels for a target."""
+    """pip arguments that download the app wheel's dependencies as binary wheels for a target.
+    (To also take pure wheels built from sdists, common_args carry --find-links to them.)"""
     args = [
         "download",
         "--only-binary=:all:",

@@ -16,6 +16,11 @@ description:
   - Gets the app's own wheel from one of three sources, then downloads the binary wheels of
     all its dependencies for each target host's Python version, CPU and glibc, so that hosts
     install the release with C(pip --no-index) and need no package index.
+  - A dependency published only as an sdist is built on the controller (C(pip wheel), once for
+    every target) when it builds into a pure wheel (C(none-any), pure Python), and the hosts
+    install that. One whose sdist builds for a single platform (compiled code) fails the build,
+    naming it and what to do (publish wheels for the hosts, or build them on a host of each
+    platform and give their folder with C(--find-links) in O(pip_args)), before any host changes.
   - The app comes from a local source tree (O(source)), a package index (O(requirement)) or
     a git repository (O(git_url) at O(git_ref)). Whatever the source, its wheel is made with
     C(pip wheel --no-deps), which builds a source tree, a git checkout or an sdist, and
@@ -246,17 +251,22 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
     git_remote_url,
     index_args,
     is_pinned,
+    is_pure_wheel,
     normalize_project_name,
     parse_ls_remote,
     parse_requirement,
     parse_wheel_name,
+    pip_dependency_wheels_args,
     pip_download_args,
     pip_wheel_args,
+    platform_specific_sdist_message,
     redact_url,
     release_id,
     resolve_git_ref,
     source_digest,
     target_key,
+    unsatisfied_requirement,
+    wheels_of,
 )
 
 SOURCES = ("source", "requirement", "git_url")
@@ -265,16 +275,26 @@ SOURCES = ("source", "requirement", "git_url")
 BUILD_ENVIRONMENT = {"SOURCE_DATE_EPOCH": "315532800", "GIT_TERMINAL_PROMPT": "0"}
 
 
-def run_pip(module, args):
+def pip(module, args):
+    """Run pip; (command, rc, stdout, stderr)."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     rc, out, err = module.run_command(cmd, environ_update=BUILD_ENVIRONMENT)
+    return cmd, rc, out, err
+
+
+def fail_pip(module, cmd, rc, out, err):
+    module.fail_json(
+        msg="pip failed: %s" % " ".join(redact_url(arg) for arg in cmd),
+        rc=rc,
+        stdout=out,
+        stderr=err,
+    )
+
+
+def run_pip(module, args):
+    cmd, rc, out, err = pip(module, args)
     if rc != 0:
-        module.fail_json(
-            msg="pip failed: %s" % " ".join(redact_url(arg) for arg in cmd),
-            rc=rc,
-            stdout=out,
-            stderr=err,
-        )
+        fail_pip(module, cmd, rc, out, err)
 
 
 def fresh_directory(path):
@@ -293,9 +313,53 @@ def build_app_wheel(module, spec, dest, common_args):
 
 
 def download_dependencies(module, app_wheel, dest, target, common_args):
+    """The target's wheelhouse, and None; or None and pip's failed run."""
     target_dir = fresh_directory(os.path.join(dest, target_key(target)))
-    run_pip(module, pip_download_args(app_wheel, target_dir, target, common_args))
-    return target_dir
+    cmd, rc, out, err = pip(module, pip_download_args(app_wheel, target_dir, target, common_args))
+    return (target_dir, None) if rc == 0 else (None, (cmd, rc, out, err))
+
+
+def build_pure_dependencies(module, app_wheel, scratch, common_args, failed_run):
+    """A find-links folder of the app's dependencies as pure wheels, those published only as
+    sdists built on the controller; fails naming a dependency whose sdist builds for one
+    platform only (pip could not find a wheel of it for a host)."""
+    built = fresh_directory(os.path.join(scratch, "built"))
+    run_pip(module, pip_dependency_wheels_args(app_wheel, built, common_args))
+    pure = fresh_directory(os.path.join(scratch, "pure"))
+    for name in os.listdir(built):
+        if is_pure_wheel(name):
+            shutil.copy2(os.path.join(built, name), pure)
+    missing = unsatisfied_requirement(failed_run[3])
+    if missing is not None and not wheels_of(missing, os.listdir(pure)):
+        module.fail_json(
+            msg=platform_specific_sdist_message(missing, wheels_of(missing, os.listdir(built)))
+        )
+    return pure
+
+
+def download_every_target(module, app_wheel, work, targets, common_args):
+    """{target key: wheelhouse}. Binary wheels from the index first, as most dependencies
+    publish them; when one has none (an sdist only), the controller builds the dependencies
+    into pure wheels once and pip takes them from there for every target."""
+    wheelhouses, find_links = {}, []
+    scratch = tempfile.mkdtemp(prefix=".sdists-", dir=os.path.dirname(work))
+    try:
+        for target in targets:
+            wheelhouse, failed = download_dependencies(
+                module, app_wheel, work, target, common_args + find_links
+            )
+            if failed is not None and not find_links:
+                pure = build_pure_dependencies(module, app_wheel, scratch, common_args, failed)
+                find_links = ["--find-links", pure]
+                wheelhouse, failed = download_dependencies(
+                    module, app_wheel, work, target, common_args + find_links
+                )
+            if failed is not None:
+                fail_pip(module, *failed)
+            wheelhouses[target_key(target)] = wheelhouse
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return wheelhouses
 
 
 def resolve_git_commit(module, url, ref):
@@ -455,11 +519,9 @@ def build_release(module, params, spec, work, common_args):
                 % (params["requirement"], os.path.basename(app_wheel))
             )
 
-    keys, digests = [], {}
-    for target in params["targets"]:
-        key = target_key(target)
-        keys.append(key)
-        wheelhouse = download_dependencies(module, app_wheel, work, target, common_args)
+    wheelhouses = download_every_target(module, app_wheel, work, params["targets"], common_args)
+    keys, digests = list(wheelhouses), {}
+    for key, wheelhouse in wheelhouses.items():
         for path in sorted(glob.glob(os.path.join(wheelhouse, "*.whl"))):
             digests["%s/%s" % (key, os.path.basename(path))] = file_sha256(path)
 

@@ -391,3 +391,70 @@ def test_cache_key_changes_with_anything_that_decides_the_build():
     keys = {wheelhouse.cache_key(base)} | {wheelhouse.cache_key(other) for other in others}
     assert len(keys) == 5
     assert wheelhouse.cache_key(base) == wheelhouse.cache_key(list(base))
+
+
+# Dependencies published only as sdists
+
+
+@pytest.mark.parametrize(
+    ("filename", "pure"),
+    [
+        ("docopt-0.6.2-py2.py3-none-any.whl", True),
+        ("wsfleet_echo-1.0.0-py3-none-any.whl", True),
+        ("websockets-15.0-cp311-cp311-manylinux_2_17_x86_64.whl", False),
+        ("compiled_only-1.0-cp311-cp311-linux_x86_64.whl", False),
+        ("abi3_pkg-2.0-cp38-abi3-manylinux2014_x86_64.whl", False),
+        ("docopt-0.6.2.tar.gz", False),
+    ],
+)
+def test_is_pure_wheel(filename, pure):
+    assert wheelhouse.is_pure_wheel(filename) is pure
+
+
+@pytest.mark.parametrize(
+    ("output", "project"),
+    [
+        (
+            "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 "
+            "(from wsfleet-echo) (from versions: none)\n"
+            "ERROR: No matching distribution found for docopt==0.6.2\n",
+            "docopt",
+        ),
+        ("ERROR: No matching distribution found for Compiled_Only>=1\n", "Compiled_Only"),
+        ("ERROR: HTTP error 503 while getting https://index.example/x.whl\n", None),
+        ("", None),
+    ],
+)
+def test_unsatisfied_requirement_names_the_project_pip_found_nothing_for(output, project):
+    assert wheelhouse.unsatisfied_requirement(output) == project
+
+
+def test_wheels_of_a_project_match_its_name_as_pip_normalises_it():
+    names = [
+        "Compiled_Only-1.0-cp311-cp311-linux_x86_64.whl",
+        "compiled_only_extra-1.0-py3-none-any.whl",
+        "docopt-0.6.2-py2.py3-none-any.whl",
+        "compiled_only-1.0.tar.gz",
+    ]
+    assert wheelhouse.wheels_of("compiled-only", names) == [names[0]]
+    assert wheelhouse.wheels_of("docopt", names) == [names[2]]
+    assert wheelhouse.wheels_of("absent", names) == []
+
+
+def test_the_refusal_names_the_project_the_wheel_and_what_to_do():
+    message = wheelhouse.platform_specific_sdist_message(
+        "compiled-only", ["compiled_only-1.0-cp311-cp311-linux_x86_64.whl"]
+    )
+    assert message.startswith("compiled-only is published only as a source distribution")
+    assert "compiled_only-1.0-cp311-cp311-linux_x86_64.whl" in message
+    assert "--find-links" in message and "manylinux" in message
+
+
+def test_pip_dependency_wheels_args_build_every_dependency_of_the_app_wheel():
+    assert wheelhouse.pip_dependency_wheels_args("/b/app.whl", "/b/built", ["--isolated"]) == [
+        "wheel",
+        "--wheel-dir",
+        "/b/built",
+        "--isolated",
+        "/b/app.whl",
+    ]

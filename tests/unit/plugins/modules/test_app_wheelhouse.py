@@ -13,6 +13,7 @@ import html
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -390,3 +391,73 @@ def test_ca_bundle_that_does_not_exist(tmp_path):
 def test_ca_bundle_that_is_a_directory(tmp_path):
     result = build_fails(source=str(ECHO_APP), ca_bundle=str(tmp_path), dest=str(tmp_path / "b"))
     assert "is not a readable file" in result["msg"]
+
+
+# Dependencies published only as sdists
+
+# A real project on PyPI published only as an sdist, pure Python.
+SDIST_ONLY = "docopt==0.6.2"
+DOCOPT_WHEEL_PREFIX = "docopt-0.6.2-"
+
+COMPILED_ONLY_SETUP = '''
+from setuptools import Distribution, setup
+
+
+class OnePlatform(Distribution):
+    """Builds a wheel tagged for this platform, as a package with compiled code does."""
+
+    def has_ext_modules(self):
+        return True
+
+
+setup(name="compiled-only", version="1.0", py_modules=["compiled_only"], distclass=OnePlatform)
+'''
+
+
+def app_depending_on(folder, requirement):
+    source = copy_app(folder / "echo_app")
+    pyproject = source / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'dependencies = ["websockets>=14"]',
+            f'dependencies = ["websockets>=14", "{requirement}"]',
+        )
+    )
+    return source
+
+
+def test_a_pure_python_sdist_only_dependency_is_built_once_for_every_target(tmp_path):
+    result = build(source=str(app_depending_on(tmp_path, SDIST_ONLY)), dest=str(tmp_path / "b"))
+    built = {
+        key: [name for name in os.listdir(folder) if name.startswith(DOCOPT_WHEEL_PREFIX)]
+        for key, folder in result["wheelhouses"].items()
+    }
+    # One pure wheel, the same in every target's wheelhouse, beside the binary ones.
+    assert built[CP311] == built[CP313] == ["docopt-0.6.2-py2.py3-none-any.whl"]
+    assert "-cp313-" in websockets_wheel(result, CP313)
+    wheel = "docopt-0.6.2-py2.py3-none-any.whl"
+    assert result["wheels"][f"{CP311}/{wheel}"] == result["wheels"][f"{CP313}/{wheel}"]
+    # Nothing of the build is left beside the releases.
+    assert sorted(name for name in os.listdir(tmp_path / "b") if name.startswith(".")) == [".cache"]
+
+
+def test_an_sdist_only_dependency_that_builds_for_one_platform_is_refused_by_name(tmp_path):
+    project = tmp_path / "compiled-only"
+    project.mkdir()
+    (project / "setup.py").write_text(COMPILED_ONLY_SETUP)
+    (project / "compiled_only.py").write_text("VALUE = 1\n")
+    links = tmp_path / "links"
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(links)],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    result = build_fails(
+        source=str(app_depending_on(tmp_path, "compiled-only==1.0")),
+        dest=str(tmp_path / "b"),
+        pip_args=[*PIP_ARGS, "--find-links", str(links)],
+    )
+    assert result["msg"].startswith("compiled-only is published only as a source distribution")
+    assert "compiled_only-1.0-cp3" in result["msg"] and "linux_x86_64.whl" in result["msg"]
+    assert "--find-links" in result["msg"]
