@@ -66,6 +66,11 @@ def own_copy(value, folder):
     return str(copy)
 
 
+def as_molecule_reads(value):
+    """A setting as molecule hands it to Ansible: $$ in its files is a $ ($ starts a variable)."""
+    return value.replace("$$", "$") if isinstance(value, str) else value
+
+
 def user_inventory(folder):
     """The scenario's hosts and settings as a user's own inventory: addresses, the fleet's SSH
     key and host keys copied in, the same variables the fleet was converged with."""
@@ -74,7 +79,9 @@ def user_inventory(folder):
     shutil.copy(fleet.known_hosts, folder / "known_hosts")
     settings = yaml.safe_load(MOLECULE_SETTINGS.read_text())
     variables = settings["provisioner"]["inventory"]["group_vars"]["all"]
-    variables = {name: own_copy(value, folder) for name, value in variables.items()}
+    variables = {
+        name: own_copy(as_molecule_reads(value), folder) for name, value in variables.items()
+    }
     variables |= {
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(folder / "id_ed25519"),
