@@ -90,7 +90,7 @@ options:
     default: 5
   check_path:
     description:
-      - Where the gate opens its WebSocket on each process once the health check answers: the
+      - Where the gate opens its WebSocket on each process once the health check answers, the
         path the app serves WebSockets at, with a query string if it needs one.
     type: str
     default: /
