@@ -180,6 +180,26 @@ def check_ping(websocket, timeout):
     return elapsed_ms(started)
 
 
+def message_text(value):
+    """The text of a message to send. A JSON message set in YAML may reach a module as the
+    mapping or list it parses to (ansible-core before 2.19 turns a templated '{...}' into one):
+    it is sent as JSON again."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def check_path_problem(path):
+    """Why a path cannot follow the host in a WebSocket URL, or None."""
+    if not path.startswith("/"):
+        return "must start with /, got %r" % path
+    if "#" in path:
+        return "must not hold a fragment (#), which a WebSocket URL cannot carry: %r" % path
+    return None
+
+
 def check_subprotocol(websocket, offered):
     """The subprotocol the server chose, which must be one of those offered (when any were:
     an app that requires one serves its clients only in it)."""
@@ -348,7 +368,9 @@ def probe_once(
         if message is not None:
             result["echo_ms"] = check_echo(websocket, message, timeout)
         if send is not None or expect is not None:
-            result["reply_ms"], result["reply"] = check_reply(websocket, send, expect, timeout)
+            result["reply_ms"], reply = check_reply(websocket, send, expect, timeout)
+            if expect is not None:
+                result["reply"] = reply
         result["close_code"] = close_cleanly(websocket, timeout)
     return result
 

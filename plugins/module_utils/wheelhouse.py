@@ -76,15 +76,22 @@ def wheels_of(project, filenames):
     )
 
 
-def platform_specific_sdist_message(project, built):
-    """Why a dependency cannot be built for the hosts here, and what to do about it."""
+def no_wheel_message(project, target, built):
+    """Why the hosts of target (a target key) cannot get project, and what to do about it;
+    built: the wheels of it this controller built from its sdist, if it did."""
+    if built:
+        why = (
+            "its sdist builds a wheel for one platform only (%s on this controller), not one "
+            "that installs anywhere" % ", ".join(built)
+        )
+    else:
+        why = "no wheel of it could be built on this controller"
     return (
-        "%s is published only as a source distribution, and it builds a wheel for one platform "
-        "(%s on this controller), not one that installs anywhere: the hosts' wheels cannot be "
-        "built here. Publish wheels of it for the hosts' Python and platform (manylinux), or build "
-        "them on a host of each platform (pip wheel %s) and give their folder to pip with "
+        "%s has no wheel for %s on the index, and %s: the hosts' wheels cannot be built here. "
+        "Publish wheels of it for the hosts' Python and platform (manylinux), or build them on "
+        "a host of each platform (pip wheel %s) and give their folder to pip with "
         "wsfleet_app_pip_args: ['--find-links', '/path/to/wheels']."
-        % (project, ", ".join(built) or "nothing", project)
+        % (project, target, why, project)
     )
 
 

@@ -106,8 +106,11 @@ options:
     elements: str
     default: []
   check_send:
-    description: Text message the gate sends after its ping. Nothing when not set.
-    type: str
+    description:
+      - Text message the gate sends after its ping. Nothing when not set.
+      - A mapping or list (what a JSON text templated by ansible-core before 2.19 becomes) is
+        sent as JSON.
+    type: raw
   check_expect:
     description:
       - Regular expression the next message from the process must match (after O(check_send)
@@ -307,6 +310,8 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout_report impo
 from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
     HAS_WEBSOCKETS,
     WEBSOCKETS_IMPORT_ERROR,
+    check_path_problem,
+    message_text,
 )
 
 ARGUMENT_SPEC = dict(
@@ -334,7 +339,7 @@ ARGUMENT_SPEC = dict(
     check_path=dict(type="str", default="/"),
     check_headers=dict(type="dict", default={}, no_log=True),
     check_subprotocols=dict(type="list", elements="str", default=[]),
-    check_send=dict(type="str"),
+    check_send=dict(type="raw"),
     check_expect=dict(type="str"),
     report_path=dict(type="path"),
     # Used on the controller by the action plugin, which does not pass it on.
@@ -348,8 +353,9 @@ def check_params(module):
         module.fail_json(msg="release and rollback are mutually exclusive")
     if (params["processes"] is not None and params["processes"] < 1) or params["group_size"] < 1:
         module.fail_json(msg="processes and group_size must be at least 1")
-    if not params["check_path"].startswith("/"):
-        module.fail_json(msg="check_path must start with /, got %r" % params["check_path"])
+    problem = check_path_problem(params["check_path"])
+    if problem:
+        module.fail_json(msg="check_path %s" % problem)
     if params["check_expect"] is not None:
         try:
             re.compile(params["check_expect"])
@@ -405,7 +411,7 @@ def new_rollout(module, manager, addresses, links):
         # Header values from YAML may be numbers; HTTP wants text.
         dict((str(name), str(value)) for name, value in params["check_headers"].items()),
         params["check_subprotocols"],
-        params["check_send"],
+        message_text(params["check_send"]),
         params["check_expect"],
     )
     probe = Probe(

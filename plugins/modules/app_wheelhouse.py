@@ -259,7 +259,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.wheelhouse import (
     pip_dependency_wheels_args,
     pip_download_args,
     pip_wheel_args,
-    platform_specific_sdist_message,
+    no_wheel_message,
     redact_url,
     release_id,
     resolve_git_ref,
@@ -319,43 +319,53 @@ def download_dependencies(module, app_wheel, dest, target, common_args):
     return (target_dir, None) if rc == 0 else (None, (cmd, rc, out, err))
 
 
-def build_pure_dependencies(module, app_wheel, scratch, common_args, failed_run):
-    """A find-links folder of the app's dependencies as pure wheels, those published only as
-    sdists built on the controller; fails naming a dependency whose sdist builds for one
-    platform only (pip could not find a wheel of it for a host)."""
+def build_pure_dependencies(module, app_wheel, scratch, common_args):
+    """Build every dependency of the app on this controller: (find-links folder of the pure
+    wheels or None when the build failed, names of every wheel built, the build's errors)."""
     built = fresh_directory(os.path.join(scratch, "built"))
-    run_pip(module, pip_dependency_wheels_args(app_wheel, built, common_args))
+    run = pip(module, pip_dependency_wheels_args(app_wheel, built, common_args))
     pure = fresh_directory(os.path.join(scratch, "pure"))
     for name in os.listdir(built):
         if is_pure_wheel(name):
             shutil.copy2(os.path.join(built, name), pure)
-    missing = unsatisfied_requirement(failed_run[3])
-    if missing is not None and not wheels_of(missing, os.listdir(pure)):
-        module.fail_json(
-            msg=platform_specific_sdist_message(missing, wheels_of(missing, os.listdir(built)))
-        )
-    return pure
+    succeeded = run[1] == 0
+    return (pure if succeeded else None), os.listdir(built), ("" if succeeded else run[3])
+
+
+def fail_download(module, target, failed, built, build_errors):
+    """Fail naming the dependency pip found no wheel of for the target, or with pip's error."""
+    missing = unsatisfied_requirement(failed[3])
+    if missing is None:
+        fail_pip(module, *failed)
+    module.fail_json(
+        msg=no_wheel_message(missing, target_key(target), wheels_of(missing, built)),
+        stderr=failed[3],
+        build_stderr=build_errors,
+    )
 
 
 def download_every_target(module, app_wheel, work, targets, common_args):
     """{target key: wheelhouse}. Binary wheels from the index first, as most dependencies
-    publish them; when one has none (an sdist only), the controller builds the dependencies
-    into pure wheels once and pip takes them from there for every target."""
-    wheelhouses, find_links = {}, []
+    publish them; when pip finds none of one (an sdist only), the controller builds the
+    dependencies once and every target takes the pure ones from there."""
+    wheelhouses, find_links, built, build_errors = {}, [], [], ""
     scratch = tempfile.mkdtemp(prefix=".sdists-", dir=os.path.dirname(work))
     try:
         for target in targets:
             wheelhouse, failed = download_dependencies(
                 module, app_wheel, work, target, common_args + find_links
             )
-            if failed is not None and not find_links:
-                pure = build_pure_dependencies(module, app_wheel, scratch, common_args, failed)
-                find_links = ["--find-links", pure]
-                wheelhouse, failed = download_dependencies(
-                    module, app_wheel, work, target, common_args + find_links
+            if failed is not None and not find_links and unsatisfied_requirement(failed[3]):
+                pure, built, build_errors = build_pure_dependencies(
+                    module, app_wheel, scratch, common_args
                 )
+                if pure is not None:
+                    find_links = ["--find-links", pure]
+                    wheelhouse, failed = download_dependencies(
+                        module, app_wheel, work, target, common_args + find_links
+                    )
             if failed is not None:
-                fail_pip(module, *failed)
+                fail_download(module, target, failed, built, build_errors)
             wheelhouses[target_key(target)] = wheelhouse
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -69,8 +69,11 @@ options:
     description:
       - Text message to send after the ping (and the echo), for an app that answers a request
         rather than echoing it.
+      - A mapping or list (what a JSON text templated by ansible-core before 2.19 becomes) is
+        sent as JSON.
       - When not set, no message is sent.
-    type: str
+    type: raw
+    version_added: 0.2.0
   expect:
     description:
       - Regular expression (Python's C(re.search)) that the next message from the server must
@@ -78,6 +81,7 @@ options:
         greets a client, or answers O(send).
       - When not set, no message is awaited.
     type: str
+    version_added: 0.2.0
   subprotocols:
     description:
       - Subprotocols to offer in the opening handshake (C(Sec-WebSocket-Protocol)), in order of
@@ -85,6 +89,7 @@ options:
     type: list
     elements: str
     default: []
+    version_added: 0.2.0
   ping:
     description:
       - Send a ping and wait for its pong before the echo.
@@ -122,7 +127,8 @@ options:
     description:
       - Extra headers for the opening handshake request, such as C(Origin) or
         C(Authorization).
-      - Kept out of the logs, since they may carry a token.
+      - Kept out of the logs, since they may carry a token (each value is masked wherever it
+        appears in the output, so keep short values such as a version out of them).
     type: dict
     default: {}
 attributes:
@@ -286,6 +292,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe imp
     HAS_WEBSOCKETS,
     WEBSOCKETS_IMPORT_ERROR,
     is_secure,
+    message_text,
     probe_once,
     probe_with_retries,
     tls_context,
@@ -349,7 +356,7 @@ def main():
             health_path=dict(type="str"),
             handshake=dict(type="bool", default=True),
             echo=dict(type="str"),
-            send=dict(type="str"),
+            send=dict(type="raw"),
             expect=dict(type="str"),
             subprotocols=dict(type="list", elements="str", default=[]),
             ping=dict(type="bool", default=True),
@@ -376,7 +383,7 @@ def main():
         health_path=params["health_path"],
         handshake=params["handshake"],
         message=params["echo"],
-        send=params["send"],
+        send=message_text(params["send"]),
         expect=params["expect"],
         subprotocols=params["subprotocols"],
         ping=params["ping"],

@@ -113,6 +113,7 @@ CHECKED_CASES = [
     ("fleet", "wsfleet_rolling_serial", "0", {}),
     ("fleet", "wsfleet_edge_hosts", "app", {}),
     ("fleet", "wsfleet_check_path", "ws", {}),
+    ("fleet", "wsfleet_check_path", "/ws#top", {}),
     ("fleet", "wsfleet_check_expect", "(unclosed", {}),
 ]
 

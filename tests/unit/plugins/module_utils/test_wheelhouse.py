@@ -441,12 +441,23 @@ def test_wheels_of_a_project_match_its_name_as_pip_normalises_it():
     assert wheelhouse.wheels_of("absent", names) == []
 
 
-def test_the_refusal_names_the_project_the_wheel_and_what_to_do():
-    message = wheelhouse.platform_specific_sdist_message(
-        "compiled-only", ["compiled_only-1.0-cp311-cp311-linux_x86_64.whl"]
+@pytest.mark.parametrize(
+    ("built", "why"),
+    [
+        (
+            ["compiled_only-1.0-cp311-cp311-linux_x86_64.whl"],
+            "its sdist builds a wheel for one platform only "
+            "(compiled_only-1.0-cp311-cp311-linux_x86_64.whl on this controller), not one that "
+            "installs anywhere",
+        ),
+        ([], "no wheel of it could be built on this controller"),
+    ],
+)
+def test_the_refusal_names_the_project_the_target_and_what_to_do(built, why):
+    message = wheelhouse.no_wheel_message("compiled-only", "cp313-x86_64-glibc2.36", built)
+    assert message.startswith(
+        f"compiled-only has no wheel for cp313-x86_64-glibc2.36 on the index, and {why}:"
     )
-    assert message.startswith("compiled-only is published only as a source distribution")
-    assert "compiled_only-1.0-cp311-cp311-linux_x86_64.whl" in message
     assert "--find-links" in message and "manylinux" in message
 
 

@@ -195,6 +195,7 @@ def test_by_default_the_gate_opens_at_the_root_and_sends_nothing(host):
     ("option", "error"),
     [
         ({"check_path": "ws"}, "check_path must start with /, got 'ws'"),
+        ({"check_path": "/ws#top"}, "check_path must not hold a fragment (#)"),
         ({"check_expect": "(unclosed"}, "check_expect is not a valid regular expression"),
     ],
 )
@@ -203,3 +204,11 @@ def test_a_check_that_could_never_pass_is_refused(host, fake_host, option, error
     assert not ok and error in result["msg"]
     # Refused before anything changed.
     assert not any(call[:2] == ["systemctl", "start"] for call in fake_host.commands.calls)
+
+
+def test_a_json_message_set_as_a_mapping_reaches_the_gate_as_json(host):
+    ok, result = run_module(
+        app_rollout.main, release="1.1.0", check_send={"type": "status"}, **host
+    )
+    assert ok, result["msg"]
+    assert HealthyProbe.made.check.send == '{"type": "status"}'

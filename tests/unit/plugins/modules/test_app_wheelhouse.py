@@ -414,13 +414,13 @@ setup(name="compiled-only", version="1.0", py_modules=["compiled_only"], distcla
 '''
 
 
-def app_depending_on(folder, requirement):
+def app_depending_on(folder, *requirements):
     source = copy_app(folder / "echo_app")
     pyproject = source / "pyproject.toml"
+    listed = "".join(f', "{requirement}"' for requirement in requirements)
     pyproject.write_text(
         pyproject.read_text().replace(
-            'dependencies = ["websockets>=14"]',
-            f'dependencies = ["websockets>=14", "{requirement}"]',
+            'dependencies = ["websockets>=14"]', f'dependencies = ["websockets>=14"{listed}]'
         )
     )
     return source
@@ -441,7 +441,14 @@ def test_a_pure_python_sdist_only_dependency_is_built_once_for_every_target(tmp_
     assert sorted(name for name in os.listdir(tmp_path / "b") if name.startswith(".")) == [".cache"]
 
 
-def test_an_sdist_only_dependency_that_builds_for_one_platform_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize(
+    "requirements",
+    [["compiled-only==1.0"], [SDIST_ONLY, "compiled-only==1.0"]],
+    ids=["alone", "after-a-pure-one"],
+)
+def test_an_sdist_only_dependency_that_builds_for_one_platform_is_refused_by_name(
+    tmp_path, requirements
+):
     project = tmp_path / "compiled-only"
     project.mkdir()
     (project / "setup.py").write_text(COMPILED_ONLY_SETUP)
@@ -454,10 +461,25 @@ def test_an_sdist_only_dependency_that_builds_for_one_platform_is_refused_by_nam
         capture_output=True,
     )
     result = build_fails(
-        source=str(app_depending_on(tmp_path, "compiled-only==1.0")),
+        source=str(app_depending_on(tmp_path, *requirements)),
         dest=str(tmp_path / "b"),
         pip_args=[*PIP_ARGS, "--find-links", str(links)],
     )
-    assert result["msg"].startswith("compiled-only is published only as a source distribution")
+    assert result["msg"].startswith(
+        f"compiled-only has no wheel for {CP311} on the index, and its sdist builds a wheel for "
+        "one platform only"
+    )
     assert "compiled_only-1.0-cp3" in result["msg"] and "linux_x86_64.whl" in result["msg"]
     assert "--find-links" in result["msg"]
+
+
+def test_a_failure_that_is_not_a_missing_wheel_is_pips_own(tmp_path, monkeypatch):
+    # An index that cannot be reached: no build on the controller, pip's own error.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    result = build_fails(
+        source=str(copy_app(tmp_path / "echo_app")),
+        dest=str(tmp_path / "b"),
+        pip_args=["--index-url", "http://127.0.0.1:9/simple/", "--retries", "0", "--timeout", "1"],
+    )
+    assert result["msg"].startswith("pip failed:")
+    assert not any(name.startswith(".sdists-") for name in os.listdir(tmp_path / "b"))
