@@ -191,6 +191,20 @@ def message_text(value):
     return str(value)
 
 
+def pattern_problem(pattern):
+    """Why a pattern to expect cannot be used (re.search of a reply), or None."""
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        return "is not a valid regular expression: %s" % exc
+    return None
+
+
+def header_texts(headers):
+    """Handshake headers as text: values from YAML may be numbers, and HTTP wants text."""
+    return dict((str(name), str(value)) for name, value in (headers or {}).items())
+
+
 def check_path_problem(path):
     """Why a path cannot follow the host in a WebSocket URL, or None."""
     if not path.startswith("/"):

@@ -275,7 +275,6 @@ report_lines:
     after its start"]
 """
 
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -311,7 +310,9 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe imp
     HAS_WEBSOCKETS,
     WEBSOCKETS_IMPORT_ERROR,
     check_path_problem,
+    header_texts,
     message_text,
+    pattern_problem,
 )
 
 ARGUMENT_SPEC = dict(
@@ -356,11 +357,8 @@ def check_params(module):
     problem = check_path_problem(params["check_path"])
     if problem:
         module.fail_json(msg="check_path %s" % problem)
-    if params["check_expect"] is not None:
-        try:
-            re.compile(params["check_expect"])
-        except re.error as exc:
-            module.fail_json(msg="check_expect is not a valid regular expression: %s" % exc)
+    if params["check_expect"] is not None and pattern_problem(params["check_expect"]):
+        module.fail_json(msg="check_expect %s" % pattern_problem(params["check_expect"]))
 
 
 def target_release(module, links):
@@ -408,8 +406,7 @@ def new_rollout(module, manager, addresses, links):
     params = module.params
     check = WebSocketCheck(
         params["check_path"],
-        # Header values from YAML may be numbers; HTTP wants text.
-        dict((str(name), str(value)) for name, value in params["check_headers"].items()),
+        header_texts(params["check_headers"]),
         params["check_subprotocols"],
         message_text(params["check_send"]),
         params["check_expect"],

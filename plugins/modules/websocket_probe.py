@@ -285,14 +285,15 @@ response_headers:
 """
 
 import functools
-import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
     HAS_WEBSOCKETS,
     WEBSOCKETS_IMPORT_ERROR,
+    header_texts,
     is_secure,
     message_text,
+    pattern_problem,
     probe_once,
     probe_with_retries,
     tls_context,
@@ -316,11 +317,8 @@ def check_params(module):
         module.fail_json(msg="health_path must start with /, got %r" % params["health_path"])
     if not params["handshake"] and not params["health_path"]:
         module.fail_json(msg="handshake=false needs health_path: there would be nothing to check")
-    if params["expect"] is not None:
-        try:
-            re.compile(params["expect"])
-        except re.error as exc:
-            module.fail_json(msg="expect is not a valid regular expression: %s" % exc)
+    if params["expect"] is not None and pattern_problem(params["expect"]):
+        module.fail_json(msg="expect %s" % pattern_problem(params["expect"]))
     if not params["handshake"] and any(
         params[name] for name in ("echo", "send", "expect", "subprotocols")
     ):
@@ -389,8 +387,7 @@ def main():
         ping=params["ping"],
         timeout=params["timeout"],
         tls=tls_for(module),
-        # Header values from YAML may be numbers; HTTP wants text.
-        headers=dict((str(k), str(v)) for k, v in params["headers"].items()),
+        headers=header_texts(params["headers"]),
     )
     result, errors, attempts = probe_with_retries(attempt, params["retries"], params["delay"])
     if result is None:

@@ -38,15 +38,13 @@ _value:
   type: bool
 """
 
-import re
+from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
+    pattern_problem,
+)
 
 
 def valid_regex(pattern):
-    try:
-        re.compile(pattern)
-    except (re.error, TypeError):
-        return False
-    return True
+    return pattern_problem(pattern) is None
 
 
 class TestModule(object):
