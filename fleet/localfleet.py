@@ -10,6 +10,13 @@
 starts whatever host is missing, waits until systemd and sshd are up, and writes an Ansible
 inventory with the hosts' addresses, the project's SSH key and their real host keys.
 Only the standard library is used, so it runs before any virtualenv exists.
+
+The fleet has the topology most fleets have: two networks. Clients reach the edge on the
+public one (<name>-public); the edge reaches the app hosts on a private one (<name>), which
+only the app hosts, the edge and the ACME host join. Each host's inventory address is on the
+public network when it has one, so the edge reaches the app hosts from another address than
+the one the inventory names. The controller is on both (podman's bridges): it reaches the
+app hosts directly, as over a VPN or a bastion.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ IMAGE_REPOSITORY = "localhost/wsfleet-host"
 PODMAN = ["podman", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 BOOT_TIMEOUT = 120.0
+# Groups whose hosts join only the private network: nothing outside reaches them.
+PRIVATE_GROUPS = frozenset({"app"})
 # Every host also answers to <name>.wsfleet.test and ws.<name>.wsfleet.test (a second name, for
 # certificates with several) inside its fleet's network (podman's DNS), so the ACME host can
 # validate certificates for those names. `.test` is reserved for such use (RFC 2606).
@@ -54,8 +63,18 @@ class Host:
     container: str
     suite: str
 
-    def address(self) -> str:
-        return container_address(self.container)
+    def networks(self, fleet: str) -> list[str]:
+        """The podman networks the host joins, the one of its inventory address first."""
+        private = private_network(fleet)
+        return [private] if self.group in PRIVATE_GROUPS else [public_network(fleet), private]
+
+    def address(self, fleet: str) -> str:
+        """The inventory address: on the public network when the host is on it."""
+        return container_address(self.container, self.networks(fleet)[0])
+
+    def private_address(self, fleet: str) -> str:
+        """The address the host has on the private network, where the edge meets the app hosts."""
+        return container_address(self.container, private_network(fleet))
 
 
 def run(cmd: list[str], *, check: bool = True, capture: bool = True, **kwargs) -> str:
@@ -171,9 +190,42 @@ def existing_containers(name: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def ensure_network(name: str) -> None:
-    if subprocess.run([*PODMAN, "network", "exists", name], check=False).returncode != 0:
-        podman("network", "create", "--label", f"wsfleet.fleet={name}", name)
+def private_network(fleet: str) -> str:
+    return fleet
+
+
+def public_network(fleet: str) -> str:
+    return f"{fleet}-public"
+
+
+def network_exists(name: str) -> bool:
+    return subprocess.run([*PODMAN, "network", "exists", name], check=False).returncode == 0
+
+
+def ensure_networks(fleet: str) -> None:
+    for name in (private_network(fleet), public_network(fleet)):
+        if not network_exists(name):
+            podman("network", "create", "--label", f"wsfleet.fleet={fleet}", name)
+
+
+def network_facts(name: str) -> dict[str, str]:
+    """The bridge on the controller, the subnet and the controller's address (the gateway)."""
+    facts = json.loads(podman("network", "inspect", name))[0]
+    subnet = facts["subnets"][0]
+    return {
+        "name": name,
+        "interface": facts["network_interface"],
+        "subnet": subnet["subnet"],
+        "gateway": subnet["gateway"],
+    }
+
+
+def container_addresses(container: str) -> dict[str, str]:
+    """{network: the container's address on it}."""
+    networks = json.loads(
+        podman("inspect", "--format", "{{json .NetworkSettings.Networks}}", container)
+    )
+    return {name: network.get("IPAddress", "") for name, network in networks.items()}
 
 
 def start_host(
@@ -182,6 +234,12 @@ def start_host(
     if existing is not None and existing[1] != tag:
         # The recipe or the suite changed: this host must be rebuilt from the new image.
         say(f"recreating {host.name}: its image {existing[1]} is not {tag}")
+        podman("rm", "--force", "--time", "5", host.container)
+        existing = None
+    networks = host.networks(fleet)
+    if existing is not None and set(container_addresses(host.container)) != set(networks):
+        # A fleet made before the two networks, or a host that changed group.
+        say(f"recreating {host.name}: it is not on the networks {', '.join(networks)}")
         podman("rm", "--force", "--time", "5", host.container)
         existing = None
     if existing is not None:
@@ -195,8 +253,8 @@ def start_host(
         host.container,
         "--hostname",
         host.name,
-        "--network",
-        fleet,
+        *(option for network in host.networks(fleet) for option in ("--network", network)),
+        # The aliases hold on every network the host joins.
         "--network-alias",
         host.name,
         "--network-alias",
@@ -220,14 +278,11 @@ def start_host(
     )
 
 
-def container_address(container: str) -> str:
-    networks = json.loads(
-        podman("inspect", "--format", "{{json .NetworkSettings.Networks}}", container)
-    )
-    for network in networks.values():
-        if network.get("IPAddress"):
-            return network["IPAddress"]
-    raise FleetError(f"{container} has no IP address")
+def container_address(container: str, network: str) -> str:
+    address = container_addresses(container).get(network)
+    if not address:
+        raise FleetError(f"{container} has no IP address on the network {network}")
+    return address
 
 
 def wait_until_booted(host: Host) -> None:
@@ -291,7 +346,7 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
     state_dir = STATE_ROOT / fleet
     state_dir.mkdir(parents=True, exist_ok=True)
     known_hosts = state_dir / "known_hosts"
-    addresses = {host.name: host.address() for host in hosts}
+    addresses = {host.name: host.address(fleet) for host in hosts}
     known_hosts.write_text(
         "".join(f"{addresses[h.name]} {host_key(h)}\n" for h in hosts), encoding="utf-8"
     )
@@ -334,9 +389,22 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
                     "group": h.group,
                     "container": h.container,
                     "address": addresses[h.name],
+                    "private_address": h.private_address(fleet),
                 }
                 for h in hosts
             ],
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    # Tests and benchmarks reach the hosts from the controller on these bridges.
+    (state_dir / "networks.json").write_text(
+        json.dumps(
+            {
+                "public": network_facts(public_network(fleet)),
+                "private": network_facts(private_network(fleet)),
+            },
             indent=2,
         )
         + "\n",
@@ -357,7 +425,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     tags = {suite: ensure_image(suite) for suite in sorted({host.suite for host in hosts})}
     key = ensure_ssh_key()
     remove_surplus_hosts(args.name, hosts)
-    ensure_network(args.name)
+    ensure_networks(args.name)
     existing = existing_containers(args.name)
     for host in hosts:
         start_host(
@@ -365,11 +433,11 @@ def cmd_up(args: argparse.Namespace) -> None:
         )
     for host in hosts:
         wait_until_booted(host)
-        wait_for_ssh(host.address())
+        wait_for_ssh(host.address(args.name))
     write_inventory(Path(args.inventory), args.name, hosts, key)
     say(
         f"fleet {args.name} is up: "
-        + ", ".join(f"{h.name}={h.address()} ({h.suite})" for h in hosts)
+        + ", ".join(f"{h.name}={h.address(args.name)} ({h.suite})" for h in hosts)
     )
     say(f"inventory: {args.inventory}")
 
@@ -386,8 +454,9 @@ def cmd_down(args: argparse.Namespace) -> None:
     check_prerequisites(need_debootstrap=False)
     for container in existing_containers(args.name):
         podman("rm", "--force", "--time", "5", container)
-    if subprocess.run([*PODMAN, "network", "exists", args.name], check=False).returncode == 0:
-        podman("network", "rm", args.name)
+    for network in (public_network(args.name), private_network(args.name)):
+        if network_exists(network):
+            podman("network", "rm", network)
     shutil.rmtree(STATE_ROOT / args.name, ignore_errors=True)
     inventory = Path(args.inventory)
     if inventory.exists():
@@ -402,8 +471,8 @@ def cmd_status(args: argparse.Namespace) -> None:
         say(f"fleet {args.name}: no hosts")
         return
     for container, (state, image) in sorted(containers.items()):
-        address = container_address(container) if state == "running" else "-"
-        say(f"{container:30} {state:10} {address:16} {image}")
+        addresses = ",".join(container_addresses(container).values()) if state == "running" else "-"
+        say(f"{container:30} {state:10} {addresses:32} {image}")
 
 
 def cmd_image(args: argparse.Namespace) -> None:

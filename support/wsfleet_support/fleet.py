@@ -3,8 +3,12 @@ scenario's hosts as its inventory and testinfra reach them."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +29,9 @@ def fleet_name(host_name: str) -> str:
 @dataclass(frozen=True)
 class LocalFleet:
     """A fleet of podman containers made by fleet/localfleet.py, read from its state folder:
-    hosts.json (name, group, address of every host), known_hosts, and Pebble's root."""
+    hosts.json (name, group, addresses of every host), networks.json (the public network
+    clients reach the edge on, the private one between the edge and the app hosts),
+    known_hosts, and Pebble's root."""
 
     name: str
     inventory: Path | None = None
@@ -55,6 +61,45 @@ class LocalFleet:
     def container(self, host_name: str) -> str:
         """The podman container behind one of the fleet's hosts."""
         return f"{self.name}-{host_name}"
+
+    def network(self, kind: str) -> dict:
+        """The "public" or "private" network: its bridge on the controller (interface), its
+        subnet and the controller's address on it (gateway)."""
+        return json.loads((self.state / "networks.json").read_text())[kind]
+
+    def private_address(self, host_name: str) -> str:
+        """Where a host is on the private network: the edge reaches the app hosts from there."""
+        return next(h["private_address"] for h in self.hosts() if h["name"] == host_name)
+
+    @contextlib.contextmanager
+    def client_addresses(self, count: int) -> Iterator[list[str]]:
+        """count more addresses of the controller on the public network, so that clients come
+        from many addresses as they do on the internet. They are the subnet's last ones that
+        no host has (podman gives hosts the first), added to the bridge and removed after."""
+        public = self.network("public")
+        subnet = ipaddress.ip_network(public["subnet"])
+        taken = {host["address"] for host in self.hosts()}
+        free = (str(subnet[-2 - index]) for index in range(subnet.num_addresses - 3))
+        addresses = [address for address in free if address not in taken][:count]
+        for added, address in enumerate(addresses):
+            try:
+                _ip("addr", "add", f"{address}/{subnet.prefixlen}", "dev", public["interface"])
+            except subprocess.CalledProcessError:
+                _remove_addresses(addresses[:added], subnet.prefixlen, public["interface"])
+                raise
+        try:
+            yield addresses
+        finally:
+            _remove_addresses(addresses, subnet.prefixlen, public["interface"])
+
+
+def _ip(*words: str) -> None:
+    subprocess.run(["ip", *words], check=True, capture_output=True)
+
+
+def _remove_addresses(addresses: list[str], prefix: int, interface: str) -> None:
+    for address in addresses:
+        _ip("addr", "del", f"{address}/{prefix}", "dev", interface)
 
 
 def molecule_fleet() -> LocalFleet:

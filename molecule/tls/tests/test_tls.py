@@ -9,12 +9,15 @@ import re
 from wsfleet_support.checks import edge, tls
 from wsfleet_support.checks.app import hosts_of
 from wsfleet_support.checks.playbooks import PROJECT, changed_counts, run_ok
+from wsfleet_support.fleet import molecule_fleet
 
 VARS = PROJECT / "molecule" / "tls" / "vars"
 EDGE = hosts_of("edge")[0]
 APPS = hosts_of("app")
 # Handshakes fired at once against a limit of 1 per second with a burst of 3.
 FLOOD_SIZE = 20
+# Client addresses sending 2 handshakes each at once: within that limit, each of them.
+CLIENT_ADDRESSES = 20
 
 
 def site(*vars_files, limit=None):
@@ -122,7 +125,8 @@ def test_a_renewal_by_the_timers_service_reloads_nginx_without_dropping_websocke
 
 
 def test_a_handshake_flood_from_one_address_gets_429():
-    edge_site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml")
+    # Every host: the app hosts' NGINX gets the tight limits too (next test).
+    site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml")
     statuses = edge.handshake_flood(EDGE, FLOOD_SIZE)
     assert set(statuses) == {101, 429}
     # At most the burst and the rate's share pass; most of a sudden flood is refused.
@@ -130,6 +134,22 @@ def test_a_handshake_flood_from_one_address_gets_429():
     # HSTS goes with every HTTPS response, refusals included.
     _, headers, _ = tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE))
     assert headers["Strict-Transport-Security"] == "max-age=63072000"
+
+
+def test_the_app_hosts_limit_and_log_each_client_not_the_edge():
+    # Clients on the public network, the edge reaching the app hosts from its private address:
+    # the app hosts' NGINX trusts X-Forwarded-For from every address of the edge.
+    with molecule_fleet().client_addresses(CLIENT_ADDRESSES) as sources:
+        handshakes = 2 * len(sources)
+        statuses, logged = edge.clients_logged_during(
+            APPS,
+            "nginx",
+            lambda: edge.handshake_flood(EDGE, handshakes, sources=sources),
+            handshakes,
+        )
+    # Far more than one address's burst in all, within it from each: nobody is refused.
+    assert statuses.count(101) == handshakes, statuses
+    assert logged == set(sources)
 
 
 def test_back_to_the_site_defaults():

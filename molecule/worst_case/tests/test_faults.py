@@ -28,6 +28,7 @@ from wsfleet_support.checks.playbooks import (
     run_ok,
 )
 from wsfleet_support.checks.tls import fleet_name, https_get
+from wsfleet_support.fleet import molecule_fleet
 
 APPS = app.hosts_of("app")
 EDGE = app.hosts_of("edge")[0]
@@ -104,10 +105,12 @@ def test_the_edge_nginx_killed_comes_back_by_itself():
 def test_the_edge_cut_off_from_an_app_host_sends_handshakes_to_the_others():
     cut = APPS[-1]
     host = remote(cut)
+    # The edge reaches the app hosts from its private address, not its inventory one.
+    edge_address = molecule_fleet().private_address(EDGE)
     drop = (
         "nft add table inet wsfleet_fault && nft add chain inet wsfleet_fault input "
         "'{ type filter hook input priority -10; }' && "
-        f"nft add rule inet wsfleet_fault input ip saddr {address(EDGE)} drop"
+        f"nft add rule inet wsfleet_fault input ip saddr {edge_address} drop"
     )
     with live_clients(CLIENTS) as (reports, _runner):
         host.check_output(drop)

@@ -10,6 +10,7 @@ loopback: about 1 handshake in 150, each a 60 s stall at NGINX; none with the as
 
 import asyncio
 import contextlib
+import re
 import ssl
 import time
 
@@ -23,12 +24,13 @@ from wsfleet_support.checks.tls import acme_root, fleet_name, peer_certificate
 RENEWAL_DROP_IN = "/etc/systemd/system/certbot.service.d/zz-force.conf"
 
 
-def _wss(name, server_name=None, cafile=None, open_timeout=10, **options):
-    """An asyncio wss:// connection to a host at its address, verified by name."""
+def _wss(name, server_name=None, cafile=None, open_timeout=10, at=None, **options):
+    """An asyncio wss:// connection to a host at its address (at, when already looked up),
+    verified by name."""
     context = ssl.create_default_context(cafile=cafile or acme_root())
     return async_connect(
         f"wss://{server_name or fleet_name(name)}/",
-        host=address(name),
+        host=at or address(name),
         port=443,
         ssl=context,
         open_timeout=open_timeout,
@@ -116,20 +118,59 @@ def echo_across(name, action):
     return asyncio.run(_hold_connection_across(name, action))
 
 
-async def _flood(name, count):
-    async def one_handshake():
+async def _flood(name, count, sources):
+    # Looked up once: every handshake starts at once.
+    at = address(name)
+
+    async def one_handshake(number):
+        # The controller's own address, or each handshake from the next of sources in turn.
+        bind = {"local_addr": (sources[number % len(sources)], 0)} if sources else {}
         try:
-            async with _wss(name):
+            async with _wss(name, at=at, **bind):
                 return 101
         except InvalidStatus as error:
             return error.response.status_code
 
-    return await asyncio.gather(*(one_handshake() for _ in range(count)))
+    return await asyncio.gather(*(one_handshake(number) for number in range(count)))
 
 
-def handshake_flood(name, count):
-    """HTTP statuses of count WebSocket handshakes fired at once at a host."""
-    return asyncio.run(_flood(name, count))
+def handshake_flood(name, count, sources=()):
+    """HTTP statuses of count WebSocket handshakes fired at once at a host, from the
+    controller's address or spread over the addresses of sources."""
+    return asyncio.run(_flood(name, count, list(sources)))
+
+
+# Where each router on an app host logs the address of a WebSocket session's client.
+_SESSION_LOGS = {
+    "nginx": ("cat /var/log/nginx/access.log", re.compile(r'^(\S+) \[.*"GET / HTTP/1.1" 101 ')),
+    "haproxy": (
+        "journalctl -t haproxy --no-pager -o cat",
+        re.compile(r'^([0-9a-fA-F.:]+):\d+ .*"GET / HTTP/1.1"'),
+    ),
+}
+
+
+def logged_clients(name, router):
+    """The client address of each WebSocket session a host's router logged, oldest first."""
+    command, session = _SESSION_LOGS[router]
+    lines = remote(name).check_output(command).splitlines()
+    return [match.group(1) for match in map(session.match, lines) if match]
+
+
+def clients_logged_during(names, router, action, sessions):
+    """Run action(): what it returned, and the client addresses of the WebSocket sessions the
+    routers of these hosts logged meanwhile, once there are `sessions` of them (a router logs
+    a session as it ends, a moment after the client saw it end) or after 10 s."""
+    before = {name: len(logged_clients(name, router)) for name in names}
+    result = action()
+    deadline = time.monotonic() + 10
+    while True:
+        logged = [
+            address for name in names for address in logged_clients(name, router)[before[name] :]
+        ]
+        if len(logged) >= sessions or time.monotonic() > deadline:
+            return result, set(logged)
+        time.sleep(0.5)
 
 
 def renewal_under_an_open_websocket(name, router_pid):
