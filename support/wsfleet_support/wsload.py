@@ -26,6 +26,12 @@ From synchronous code such as pytest or a molecule verifier::
     report = runner.stop()
     assert report.messages_lost == 0
 
+An app that is not an echo but answers each message with one carrying its text, such as
+examples/chat_app, is loaded the same way: ``message_field`` sends each numbered text as a
+field of a JSON object (with ``message_fields`` beside it), an answer carrying that field
+acknowledges it, and any other message from the server (a greeting) counts as a notice.
+``{client}`` in the URL becomes each client's number (a room of its own, say).
+
 Everything runs in one event loop with one task per client, so a single process
 handles thousands of clients at a few messages per second each.
 """
@@ -121,6 +127,12 @@ class LoadConfig:
     connect_to: str | None = None
     unix_socket: str | None = None
     headers: Mapping[str, str] | None = None
+    # Subprotocols offered in the handshake.
+    subprotocols: Sequence[str] | None = None
+    # Send each numbered text as this field of a JSON object, with message_fields beside it;
+    # None sends the bare text and expects it echoed.
+    message_field: str | None = None
+    message_fields: Mapping[str, Any] | None = None
     # permessage-deflate on or off; None keeps the websockets default (on).
     compression: bool | None = None
     # Extra characters appended to every message, to load with bigger frames.
@@ -152,6 +164,10 @@ class LoadConfig:
         )
         if self.connect_to is not None:
             parse_connect_to(self.connect_to)
+        require(
+            self.message_fields is None or self.message_field is not None,
+            "message_fields needs message_field",
+        )
 
     @property
     def send_interval(self) -> float | None:
@@ -193,6 +209,7 @@ def connect_options(config: LoadConfig) -> dict[str, Any]:
         "proxy": None,
         "user_agent_header": USER_AGENT,
         "additional_headers": dict(config.headers) if config.headers else None,
+        "subprotocols": list(config.subprotocols) if config.subprotocols else None,
     }
     if config.compression is not None:
         options["compression"] = "deflate" if config.compression else None
@@ -313,6 +330,7 @@ class Stats:
     messages_acknowledged: int = 0
     duplicates: int = 0
     unexpected: int = 0
+    notices: int = 0
     # A compact float array: a long run collects millions of round-trip times.
     latencies: array = field(default_factory=lambda: array("d"))
 
@@ -349,6 +367,7 @@ class Report:
     lost_sample: list[str]  # "<client>:<seq>" of some lost messages
     duplicates: int  # echoes of messages already acknowledged
     unexpected: int  # echoes that match no message this client sent
+    notices: int  # with message_field: server messages without it (greetings)
     # Round trip in seconds: p50 p90 p99 p999 max; empty in LoadRunner.snapshot().
     latency: dict[str, float | None]
     timeline: list[TimelineSecond]
@@ -382,7 +401,8 @@ class Report:
                 f"reconnects: {self.reconnects}; delay " + format_seconds(self.reconnect_delay),
                 f"messages: {self.messages_sent} sent, {self.messages_resent} resent, "
                 f"{self.messages_acknowledged} acknowledged, {self.messages_lost} lost, "
-                f"{self.duplicates} duplicates, {self.unexpected} unexpected",
+                f"{self.duplicates} duplicates, {self.unexpected} unexpected, "
+                f"{self.notices} notices",
                 "round trip: " + format_seconds(self.latency),
                 f"connections: {self.clients_connected}/{self.clients} clients connected, "
                 f"peak {self.peak_open_connections} open",
@@ -413,6 +433,7 @@ class LoadClient:
         self.run = run
         self.client_id = client_id
         self.id_text = str(client_id)
+        self.url = run.config.url.replace("{client}", self.id_text)
         self.padding = ":" + "x" * run.config.payload_size if run.config.payload_size else ""
         self.next_seq = 0
         # seq -> time of the latest send; insertion order is send order for resends.
@@ -449,7 +470,7 @@ class LoadClient:
         failures = 0
         while True:
             try:
-                connection = await websocket_connect(self.run.config.url, **self.run.options)
+                connection = await websocket_connect(self.url, **self.run.options)
             except HANDSHAKE_ERRORS as exc:
                 self.run.record_handshake_failure(describe_handshake_failure(exc))
                 await asyncio.sleep(self.run.backoff(failures))
@@ -483,7 +504,11 @@ class LoadClient:
             self.on_echo(message)
 
     def message(self, seq: int) -> str:
-        return f"{self.id_text}:{seq}{self.padding}"
+        text = f"{self.id_text}:{seq}{self.padding}"
+        config = self.run.config
+        if config.message_field is None:
+            return text
+        return json.dumps({**(config.message_fields or {}), config.message_field: text})
 
     async def send_new(self, connection: ClientConnection) -> None:
         seq = self.next_seq
@@ -502,6 +527,11 @@ class LoadClient:
     def on_echo(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
             message = message.decode(errors="replace")
+        if self.run.config.message_field is not None:
+            message = self.answered_text(message)
+            if message is None:
+                self.run.stats.notices += 1
+                return
         seq = self.parse_seq(message)
         sent_at = self.pending.pop(seq, None) if seq is not None else None
         if sent_at is not None:
@@ -510,6 +540,15 @@ class LoadClient:
             self.run.stats.duplicates += 1
         else:
             self.run.stats.unexpected += 1
+
+    def answered_text(self, message: str) -> str | None:
+        """The text a JSON answer carries in message_field; None for other messages."""
+        try:
+            answer = json.loads(message)
+        except ValueError:
+            return None
+        text = answer.get(self.run.config.message_field) if isinstance(answer, dict) else None
+        return text if isinstance(text, str) else None
 
     def parse_seq(self, message: str) -> int | None:
         client, _, rest = message.partition(":")
@@ -729,6 +768,7 @@ class LoadRun:
             lost_sample=list(itertools.islice(unanswered, self.config.lost_sample_size)),
             duplicates=stats.duplicates,
             unexpected=stats.unexpected,
+            notices=stats.notices,
             latency=percentiles(stats.latencies, LATENCY_POINTS) if latency else {},
             timeline=[replace(second) for second in self.timeline.seconds],
         )
@@ -875,6 +915,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra header"
     )
+    parser.add_argument(
+        "--subprotocol", action="append", default=[], help="offer this subprotocol; repeatable"
+    )
+    parser.add_argument(
+        "--message-field", metavar="NAME", help="send each text as this field of a JSON object"
+    )
+    parser.add_argument(
+        "--message-fields", metavar="JSON", help="other fields of each JSON message, an object"
+    )
     parser.add_argument("--compression", choices=["on", "off"], help="permessage-deflate")
     parser.add_argument("--payload-size", type=int, default=0, help="extra bytes per message")
     parser.add_argument("--json", metavar="PATH", help="write the JSON report here")
@@ -889,6 +938,9 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         if not colon or not name.strip():
             raise ValueError(f"--header must look like 'Name: value', got {header!r}")
         headers[name.strip()] = value.strip()
+    message_fields = json.loads(args.message_fields) if args.message_fields else None
+    if message_fields is not None and not isinstance(message_fields, dict):
+        raise ValueError(f"--message-fields must be a JSON object, got {args.message_fields!r}")
     return LoadConfig(
         url=args.url,
         clients=args.clients,
@@ -902,6 +954,9 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         connect_to=args.connect_to,
         unix_socket=args.unix_socket,
         headers=headers or None,
+        subprotocols=args.subprotocol or None,
+        message_field=args.message_field,
+        message_fields=message_fields,
         compression=None if args.compression is None else args.compression == "on",
         payload_size=args.payload_size,
     )

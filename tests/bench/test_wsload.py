@@ -361,3 +361,57 @@ def test_command_line_prints_a_summary_and_writes_json(start_server, tmp_path: P
     assert data["messages_lost"] == 0
     assert data["messages_acknowledged"] == data["messages_sent"] > 0
     assert data["timeline"][0]["second"] == 0
+
+
+# -- an app that is not an echo ----------------------------------------------------------
+
+
+@pytest.fixture
+def room_server() -> Iterator[tuple[int, list[str]]]:
+    """A server that speaks as examples/chat_app does: it greets each client, then answers
+    each JSON "say" with a "said" carrying its text; only in its subprotocol. Yields its
+    port and the paths clients asked for."""
+    paths: list[str] = []
+
+    def rooms(connection: ServerConnection) -> None:
+        paths.append(connection.request.path)
+        if connection.subprotocol != "chat.v1":
+            connection.close(1002, "chat.v1 only")
+            return
+        connection.send(json.dumps({"type": "welcome"}))
+        for message in connection:
+            request = json.loads(message)
+            assert request["type"] == "say"
+            connection.send(json.dumps({"type": "said", "text": request["text"]}))
+
+    with serve(rooms, "127.0.0.1", 0, subprotocols=["chat.v1"]) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield server.socket.getsockname()[1], paths
+        server.shutdown()
+        thread.join(WAIT_TIMEOUT)
+
+
+def test_json_messages_in_a_subprotocol_with_a_greeting_and_a_room_each(room_server) -> None:
+    port, paths = room_server
+    config = LoadConfig(
+        url=f"ws://127.0.0.1:{port}/ws?room=load-{{client}}",
+        clients=5,
+        rate=20,
+        duration=1,
+        subprotocols=["chat.v1"],
+        message_field="text",
+        message_fields={"type": "say"},
+    )
+
+    report = asyncio.run(run_load(config))
+
+    assert_accounting_consistent(report)
+    assert_nothing_lost(report)
+    assert report.notices == report.handshakes_ok == 5
+    assert sorted(paths) == [f"/ws?room=load-{client}" for client in range(5)]
+
+
+def test_message_fields_need_a_message_field() -> None:
+    with pytest.raises(ValueError, match="message_fields needs message_field"):
+        LoadConfig(url="ws://127.0.0.1/", message_fields={"type": "say"})

@@ -34,11 +34,12 @@ def open_connections(name):
 
 
 @contextmanager
-def live_clients(clients, **options):
-    """Clients holding wss:// connections through the edge while the block runs; yields a
-    list that receives their report when the block ends, and the runner itself."""
+def live_clients(clients, path="/", **options):
+    """Clients holding wss:// connections through the edge to path while the block runs;
+    yields a list that receives their report when the block ends, and the runner itself.
+    options go to the load generator's LoadConfig (headers, subprotocols, message_field ...)."""
     config = LoadConfig(
-        url=f"wss://{fleet_name(edge())}/",
+        url=f"wss://{fleet_name(edge())}{path}",
         connect_to=address(edge()),
         ca_file=acme_root(),
         clients=clients,
