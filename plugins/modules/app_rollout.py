@@ -35,7 +35,8 @@ author:
 extends_documentation_fragment:
   - wsfleet.deploy.app_layout
 requirements:
-  - websockets >= 13.0 on the host, in the interpreter that runs the module.
+  - websockets >= 14 on the host, in the interpreter that runs the module (the app's
+    virtualenv), whose synchronous client the health gate uses.
 options:
   process_manager:
     description:
