@@ -18,7 +18,6 @@ from wsfleet_support.checks.live_load import (
     open_connections,
 )
 from wsfleet_support.checks.playbooks import PROJECT, changed_counts, run_ok
-from wsfleet_support.fleet import molecule_fleet
 
 EDGE = hosts_of("edge")[0]
 APPS = hosts_of("app")
@@ -163,15 +162,10 @@ def test_a_flood_from_one_address_gets_429_and_many_addresses_pass(routers):
         # Clients on the public network, the edge reaching the app hosts from its private
         # address: the app hosts trust X-Forwarded-For from every address of the edge, so far
         # more than one address's burst in all, within it from each, is refused nowhere.
-        with molecule_fleet().client_addresses(CLIENT_ADDRESSES) as sources:
-            handshakes = 2 * len(sources)
-            statuses, logged = edge.clients_logged_during(
-                APPS,
-                "haproxy",
-                lambda: edge.handshake_flood(EDGE, handshakes, sources=sources),
-                handshakes,
-            )
-        assert statuses.count(101) == handshakes, statuses
+        sources, statuses, logged = edge.burst_from_many_addresses(
+            EDGE, APPS, "haproxy", CLIENT_ADDRESSES
+        )
+        assert statuses.count(101) == len(statuses), statuses
         assert logged == set(sources)
     finally:
         run_ok("site.yml", *routers())

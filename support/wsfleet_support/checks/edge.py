@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from wsfleet_support.checks.app import address
 from wsfleet_support.checks.app import remote_host as remote
 from wsfleet_support.checks.tls import acme_root, fleet_name, peer_certificate
+from wsfleet_support.fleet import molecule_fleet
 
 RENEWAL_DROP_IN = "/etc/systemd/system/certbot.service.d/zz-force.conf"
 
@@ -186,3 +187,18 @@ def renewal_under_an_open_websocket(name, router_pid):
     while peer_certificate(address(name), fleet_name(name)).serial_number == before:
         assert time.monotonic() < deadline, "the old certificate is still served"
         time.sleep(0.5)
+
+
+def burst_from_many_addresses(name, behind, router, addresses):
+    """Two handshakes at once from each of `addresses` client addresses of the public network
+    through a host: the addresses, the handshakes' statuses, and the client addresses the
+    routers of the hosts behind it logged sessions of meanwhile."""
+    with molecule_fleet().client_addresses(addresses) as sources:
+        handshakes = 2 * len(sources)
+        statuses, logged = clients_logged_during(
+            behind,
+            router,
+            lambda: handshake_flood(name, handshakes, sources=sources),
+            handshakes,
+        )
+    return sources, statuses, logged
