@@ -44,10 +44,11 @@ IMAGE_REPOSITORY = "localhost/wsfleet-host"
 PODMAN = ["podman", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 BOOT_TIMEOUT = 120.0
-# Groups whose hosts join only the private network: nothing outside reaches them.
+# Groups whose hosts join only the private network. (netavark forwards between its bridges, so
+# this is the topology's shape, not a wall: the app hosts' firewall is what keeps others out.)
 PRIVATE_GROUPS = frozenset({"app"})
 # Every host also answers to <name>.wsfleet.test and ws.<name>.wsfleet.test (a second name, for
-# certificates with several) inside its fleet's network (podman's DNS), so the ACME host can
+# certificates with several) on each of its fleet's networks (podman's DNS), so the ACME host can
 # validate certificates for those names. `.test` is reserved for such use (RFC 2606).
 FLEET_DOMAIN = "wsfleet.test"
 

@@ -67,39 +67,35 @@ class LocalFleet:
         subnet and the controller's address on it (gateway)."""
         return json.loads((self.state / "networks.json").read_text())[kind]
 
-    def private_address(self, host_name: str) -> str:
-        """Where a host is on the private network: the edge reaches the app hosts from there."""
-        return next(h["private_address"] for h in self.hosts() if h["name"] == host_name)
-
     @contextlib.contextmanager
     def client_addresses(self, count: int) -> Iterator[list[str]]:
         """count more addresses of the controller on the public network, so that clients come
-        from many addresses as they do on the internet. They are the subnet's last ones that
-        no host has (podman gives hosts the first), added to the bridge and removed after."""
+        from many addresses as they do on the internet: the subnet's last ones that no host
+        has, added to the bridge (replaced, if a killed run left them there) and removed after."""
         public = self.network("public")
         subnet = ipaddress.ip_network(public["subnet"])
-        taken = {host["address"] for host in self.hosts()}
+        taken = {host["address"] for host in self.hosts()} | {public["gateway"]}
         free = (str(subnet[-2 - index]) for index in range(subnet.num_addresses - 3))
         addresses = [address for address in free if address not in taken][:count]
-        for added, address in enumerate(addresses):
-            try:
-                _ip("addr", "add", f"{address}/{subnet.prefixlen}", "dev", public["interface"])
-            except subprocess.CalledProcessError:
-                _remove_addresses(addresses[:added], subnet.prefixlen, public["interface"])
-                raise
+        prefix, interface = subnet.prefixlen, public["interface"]
         try:
+            for address in addresses:
+                _ip("addr", "replace", f"{address}/{prefix}", "dev", interface)
             yield addresses
         finally:
-            _remove_addresses(addresses, subnet.prefixlen, public["interface"])
+            for address in addresses:
+                _ip("addr", "del", f"{address}/{prefix}", "dev", interface, check=False)
+
+    def private_address(self, host_name: str) -> str:
+        """Where a host is on the private network: the edge reaches the app hosts from there."""
+        for host in self.hosts():
+            if host["name"] == host_name:
+                return host["private_address"]
+        raise KeyError(f"{host_name} is not a host of the fleet {self.name}")
 
 
-def _ip(*words: str) -> None:
-    subprocess.run(["ip", *words], check=True, capture_output=True)
-
-
-def _remove_addresses(addresses: list[str], prefix: int, interface: str) -> None:
-    for address in addresses:
-        _ip("addr", "del", f"{address}/{prefix}", "dev", interface)
+def _ip(*words: str, check: bool = True) -> None:
+    subprocess.run(["ip", *words], check=check, capture_output=True)
 
 
 def molecule_fleet() -> LocalFleet:

@@ -25,13 +25,13 @@ from wsfleet_support.fleet import molecule_fleet
 RENEWAL_DROP_IN = "/etc/systemd/system/certbot.service.d/zz-force.conf"
 
 
-def _wss(name, server_name=None, cafile=None, open_timeout=10, at=None, **options):
-    """An asyncio wss:// connection to a host at its address (at, when already looked up),
-    verified by name."""
+def _wss(name, server_name=None, cafile=None, open_timeout=10, connect_address=None, **options):
+    """An asyncio wss:// connection to a host at its address (connect_address, when already
+    looked up), verified by name."""
     context = ssl.create_default_context(cafile=cafile or acme_root())
     return async_connect(
         f"wss://{server_name or fleet_name(name)}/",
-        host=at or address(name),
+        host=connect_address or address(name),
         port=443,
         ssl=context,
         open_timeout=open_timeout,
@@ -121,13 +121,13 @@ def echo_across(name, action):
 
 async def _flood(name, count, sources):
     # Looked up once: every handshake starts at once.
-    at = address(name)
+    connect_address = address(name)
 
     async def one_handshake(number):
         # The controller's own address, or each handshake from the next of sources in turn.
         bind = {"local_addr": (sources[number % len(sources)], 0)} if sources else {}
         try:
-            async with _wss(name, at=at, **bind):
+            async with _wss(name, connect_address=connect_address, **bind):
                 return 101
         except InvalidStatus as error:
             return error.response.status_code
@@ -146,7 +146,8 @@ _SESSION_LOGS = {
     "nginx": ("cat /var/log/nginx/access.log", re.compile(r'^(\S+) \[.*"GET / HTTP/1.1" 101 ')),
     "haproxy": (
         "journalctl -t haproxy --no-pager -o cat",
-        re.compile(r'^([0-9a-fA-F.:]+):\d+ .*"GET / HTTP/1.1"'),
+        # httplog: client:port [date] frontend backend/server timers status ...
+        re.compile(r'^([0-9a-fA-F.:]+):\d+ \[[^]]+\] \S+ \S+ \S+ 101 .*"GET / HTTP/1.1"'),
     ),
 }
 
@@ -158,19 +159,19 @@ def logged_clients(name, router):
     return [match.group(1) for match in map(session.match, lines) if match]
 
 
-def clients_logged_during(names, router, action, sessions):
+def clients_logged_during(names, router, action, expected):
     """Run action(): what it returned, and the client addresses of the WebSocket sessions the
-    routers of these hosts logged meanwhile, once there are `sessions` of them (a router logs
-    a session as it ends, a moment after the client saw it end) or after 10 s."""
+    routers of these hosts logged meanwhile, once every address of expected is among them (a
+    router logs a session as it ends, a moment after the client saw it end) or after 10 s."""
     before = {name: len(logged_clients(name, router)) for name in names}
     result = action()
     deadline = time.monotonic() + 10
     while True:
-        logged = [
+        logged = {
             address for name in names for address in logged_clients(name, router)[before[name] :]
-        ]
-        if len(logged) >= sessions or time.monotonic() > deadline:
-            return result, set(logged)
+        }
+        if set(expected) <= logged or time.monotonic() > deadline:
+            return result, logged
         time.sleep(0.5)
 
 
@@ -189,16 +190,15 @@ def renewal_under_an_open_websocket(name, router_pid):
         time.sleep(0.5)
 
 
-def burst_from_many_addresses(name, behind, router, addresses):
-    """Two handshakes at once from each of `addresses` client addresses of the public network
+def burst_from_many_addresses(name, behind, router, count):
+    """Two handshakes at once from each of count client addresses of the public network
     through a host: the addresses, the handshakes' statuses, and the client addresses the
     routers of the hosts behind it logged sessions of meanwhile."""
-    with molecule_fleet().client_addresses(addresses) as sources:
-        handshakes = 2 * len(sources)
+    with molecule_fleet().client_addresses(count) as sources:
         statuses, logged = clients_logged_during(
             behind,
             router,
-            lambda: handshake_flood(name, handshakes, sources=sources),
-            handshakes,
+            lambda: handshake_flood(name, 2 * len(sources), sources=sources),
+            sources,
         )
     return sources, statuses, logged

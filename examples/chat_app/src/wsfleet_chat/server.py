@@ -45,6 +45,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from . import __version__
 
@@ -166,19 +167,24 @@ async def listen(chat: Chat, max_message: int) -> Server:
 
 
 async def drain(chat: Chat, server: Server, timeout: float) -> None:
-    """Stop listening at once, then close every connection with 1012 within timeout."""
+    """Stop listening at once, then close every connection with 1012, all within timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     chat.draining = True
     server.close(close_connections=False)
+    # Taken before closing: server.connections lists only the connections still open.
+    connections = list(server.connections)
     closing = [
         asyncio.create_task(connection.close(CloseCode.SERVICE_RESTART, "service restart"))
-        for connection in server.connections
+        for connection in connections
     ]
     if closing:
-        await asyncio.wait(closing, timeout=timeout)
-    for connection in server.connections:
-        connection.transport.abort()  # a client that never answered the close
+        await asyncio.wait(closing, timeout=max(deadline - loop.time(), 0))
+    for connection in connections:
+        if connection.state is not State.CLOSED:
+            connection.transport.abort()  # a client that never answered the close
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(1):
+        async with asyncio.timeout(max(deadline - loop.time(), 0.1)):
             await server.wait_closed()
 
 
@@ -202,10 +208,11 @@ async def run(max_message: int) -> int:
     where = socket_path or server.sockets[0].getsockname()
     logger.info("chat %s listening on %s", __version__, where)
     await stop.wait()
+    started = asyncio.get_running_loop().time()
     await drain(chat, server, float(os.environ.get("WSFLEET_DRAIN_TIMEOUT") or 10))
     if socket_path and inode is not None:
         forget_socket(socket_path, inode)
-    logger.info("chat stopped")
+    logger.info("chat stopped in %.3f s", asyncio.get_running_loop().time() - started)
     return 0
 
 
