@@ -358,8 +358,9 @@ def check_params(module):
     problem = check_path_problem(params["check_path"])
     if problem:
         module.fail_json(msg="check_path %s" % problem)
-    if params["check_expect"] is not None and pattern_problem(params["check_expect"]):
-        module.fail_json(msg="check_expect %s" % pattern_problem(params["check_expect"]))
+    problem = params["check_expect"] is not None and pattern_problem(params["check_expect"])
+    if problem:
+        module.fail_json(msg="check_expect %s" % problem)
 
 
 def target_release(module, links):

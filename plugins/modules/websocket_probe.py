@@ -317,8 +317,9 @@ def check_params(module):
         module.fail_json(msg="health_path must start with /, got %r" % params["health_path"])
     if not params["handshake"] and not params["health_path"]:
         module.fail_json(msg="handshake=false needs health_path: there would be nothing to check")
-    if params["expect"] is not None and pattern_problem(params["expect"]):
-        module.fail_json(msg="expect %s" % pattern_problem(params["expect"]))
+    problem = params["expect"] is not None and pattern_problem(params["expect"])
+    if problem:
+        module.fail_json(msg="expect %s" % problem)
     if not params["handshake"] and any(
         params[name] for name in ("echo", "send", "expect", "subprotocols")
     ):
