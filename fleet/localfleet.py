@@ -58,6 +58,14 @@ class FleetError(Exception):
 
 
 @dataclass(frozen=True)
+class Addresses:
+    """A host's inventory address and its address on the private network."""
+
+    inventory: str
+    private: str
+
+
+@dataclass(frozen=True)
 class Host:
     name: str
     group: str
@@ -69,13 +77,15 @@ class Host:
         private = private_network(fleet)
         return [private] if self.group in PRIVATE_GROUPS else [public_network(fleet), private]
 
-    def address(self, fleet: str) -> str:
-        """The inventory address: on the public network when the host is on it."""
-        return container_address(self.container, self.networks(fleet)[0])
-
-    def private_address(self, fleet: str) -> str:
-        """The address the host has on the private network, where the edge meets the app hosts."""
-        return container_address(self.container, private_network(fleet))
+    def addresses(self, fleet: str) -> Addresses:
+        """Its inventory address (on the public network when the host is on it) and its address
+        on the private network, where the edge meets the app hosts: one look at the container."""
+        found = container_addresses(self.container)
+        inventory, private = self.networks(fleet)[0], private_network(fleet)
+        for network in (inventory, private):
+            if not found.get(network):
+                raise FleetError(f"{self.container} has no IP address on the network {network}")
+        return Addresses(inventory=found[inventory], private=found[private])
 
 
 def run(cmd: list[str], *, check: bool = True, capture: bool = True, **kwargs) -> str:
@@ -279,13 +289,6 @@ def start_host(
     )
 
 
-def container_address(container: str, network: str) -> str:
-    address = container_addresses(container).get(network)
-    if not address:
-        raise FleetError(f"{container} has no IP address on the network {network}")
-    return address
-
-
 def wait_until_booted(host: Host) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
@@ -342,12 +345,14 @@ def ensure_ssh_key() -> Path:
     return key
 
 
-def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> None:
+def write_inventory(
+    path: Path, fleet: str, hosts: list[Host], found: dict[str, Addresses], key: Path
+) -> None:
     """A YAML inventory (JSON is valid YAML) with every connection detail pinned."""
     state_dir = STATE_ROOT / fleet
     state_dir.mkdir(parents=True, exist_ok=True)
     known_hosts = state_dir / "known_hosts"
-    addresses = {host.name: host.address(fleet) for host in hosts}
+    addresses = {name: found[name].inventory for name in found}
     known_hosts.write_text(
         "".join(f"{addresses[h.name]} {host_key(h)}\n" for h in hosts), encoding="utf-8"
     )
@@ -390,7 +395,7 @@ def write_inventory(path: Path, fleet: str, hosts: list[Host], key: Path) -> Non
                     "group": h.group,
                     "container": h.container,
                     "address": addresses[h.name],
-                    "private_address": h.private_address(fleet),
+                    "private_address": found[h.name].private,
                 }
                 for h in hosts
             ],
@@ -432,13 +437,15 @@ def cmd_up(args: argparse.Namespace) -> None:
         start_host(
             args.name, host, tags[host.suite], key.with_suffix(".pub"), existing.get(host.container)
         )
+    found = {}
     for host in hosts:
         wait_until_booted(host)
-        wait_for_ssh(host.address(args.name))
-    write_inventory(Path(args.inventory), args.name, hosts, key)
+        found[host.name] = host.addresses(args.name)
+        wait_for_ssh(found[host.name].inventory)
+    write_inventory(Path(args.inventory), args.name, hosts, found, key)
     say(
         f"fleet {args.name} is up: "
-        + ", ".join(f"{h.name}={h.address(args.name)} ({h.suite})" for h in hosts)
+        + ", ".join(f"{h.name}={found[h.name].inventory} ({h.suite})" for h in hosts)
     )
     say(f"inventory: {args.inventory}")
 
