@@ -6,19 +6,16 @@ Ansible settings, no checkout but the clone the collection is built from).
 The steps depend on each other: tests of one module, run in file order.
 """
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import ssl
 import subprocess
 
 import pytest
 import yaml
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 
+from wsfleet_support.checks import edge
 from wsfleet_support.checks.edge import remote
 from wsfleet_support.checks.live_load import assert_nothing_dropped, live_clients
 from wsfleet_support.fleet import FLEET_DOMAIN, fleet_name, molecule_fleet
@@ -168,25 +165,13 @@ def test_site_deploys_the_app_through_its_gate_and_the_smoke_test_passes(home):
 
 def handshake(path=CHECK_PATH, token=TOKENS[0], subprotocols=(SUBPROTOCOL,), origin=None):
     """A wss:// handshake through the edge: the first message, or the refusal's status."""
-
-    async def attempt():
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if origin:
-            headers["Origin"] = origin
-        try:
-            async with connect(
-                f"wss://{fleet_name(EDGE)}{path}",
-                host=FLEET.hosts_of("edge")[0]["address"],
-                port=443,
-                ssl=ssl.create_default_context(cafile=FLEET.acme_root()),
-                additional_headers=headers,
-                subprotocols=list(subprotocols) or None,
-            ) as websocket:
-                return json.loads(await asyncio.wait_for(websocket.recv(), 10))
-        except InvalidStatus as refusal:
-            return refusal.response.status_code
-
-    return asyncio.run(attempt())
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if origin:
+        headers["Origin"] = origin
+    answer = edge.first_message(
+        EDGE, path, additional_headers=headers, subprotocols=list(subprotocols) or None
+    )
+    return json.loads(answer) if isinstance(answer, str) else answer
 
 
 def test_the_edge_serves_the_app_by_its_rules():

@@ -25,12 +25,14 @@ from wsfleet_support.fleet import molecule_fleet
 RENEWAL_DROP_IN = "/etc/systemd/system/certbot.service.d/zz-force.conf"
 
 
-def _wss(name, server_name=None, cafile=None, open_timeout=10, connect_address=None, **options):
-    """An asyncio wss:// connection to a host at its address (connect_address, when already
-    looked up), verified by name."""
+def _wss(
+    name, server_name=None, cafile=None, open_timeout=10, connect_address=None, path="/", **options
+):
+    """An asyncio wss:// connection to path on a host at its address (connect_address, when
+    already looked up), verified by name."""
     context = ssl.create_default_context(cafile=cafile or acme_root())
     return async_connect(
-        f"wss://{server_name or fleet_name(name)}/",
+        f"wss://{server_name or fleet_name(name)}{path}",
         host=connect_address or address(name),
         port=443,
         ssl=context,
@@ -57,6 +59,20 @@ def echo_through(name, server_name=None, cafile=None, message="hello", **options
 def echo_many(name, messages, **options):
     """One wss:// session that sends each message and returns the echoes."""
     return asyncio.run(_echo(name, messages, **options))
+
+
+async def _first_message(name, path, options):
+    try:
+        async with _wss(name, path=path, **options) as websocket:
+            return await asyncio.wait_for(websocket.recv(), 10)
+    except InvalidStatus as refusal:
+        return refusal.response.status_code
+
+
+def first_message(name, path="/", **options):
+    """The first message of a wss:// session at path through a host (an app's greeting), or
+    the HTTP status of its refused handshake. options go to websockets' connect()."""
+    return asyncio.run(_first_message(name, path, options))
 
 
 async def _timed_handshake(name, timeout):
