@@ -292,6 +292,7 @@ class TimelineSecond:
     open: int = 0  # open connections at the end of the second
     peak_open: int = 0
     handshakes: int = 0
+    reconnects: int = 0  # the handshakes of clients that had been closed
     handshake_failures: int = 0
     server_closes: int = 0
     acknowledged: int = 0
@@ -674,8 +675,10 @@ class LoadRun:
         now = self.loop.time()
         stats = self.stats
         stats.handshakes_ok += 1
+        second = self.timeline.at(now)
         if client.closed_at is not None:
             stats.reconnects += 1
+            second.reconnects += 1
             stats.reconnect_delays.append(now - client.closed_at)
             client.closed_at = None
         if not client.ever_connected:
@@ -685,7 +688,6 @@ class LoadRun:
                 self.on_all_connected()
         stats.open_connections += 1
         stats.peak_open_connections = max(stats.peak_open_connections, stats.open_connections)
-        second = self.timeline.at(now)
         second.handshakes += 1
         self.note_open_count(second)
 

@@ -59,6 +59,7 @@ def assert_accounting_consistent(report: Report) -> None:
     assert report.timeline[-1].open == 0
     assert max(second.peak_open for second in report.timeline) == report.peak_open_connections
     assert sum(second.handshakes for second in report.timeline) == report.handshakes_ok
+    assert sum(second.reconnects for second in report.timeline) == report.reconnects
     assert sum(s.server_closes for s in report.timeline) == report.server_closes.total()
     assert sum(s.acknowledged for s in report.timeline) == report.messages_acknowledged
     # The JSON report must survive a round trip.
