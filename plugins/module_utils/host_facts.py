@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
 import re
 import socket
@@ -18,18 +19,51 @@ SYSTEMD = "systemd"
 SUPERVISOR = "supervisor"
 
 
-def addresses(ip_json):
-    """{ipv4: [...], ipv6: [...]} of every global or site address in `ip -j addr` output:
-    not loopback, not link-local (neither is how another host reaches this one)."""
-    found = {"ipv4": [], "ipv6": []}
+def _global_entries(ip_json):
+    """(interface, family, address, prefix) of every global or site address in `ip -j addr`
+    output: not loopback, not link-local (neither is how another host reaches this one)."""
     for interface in json.loads(ip_json or "[]"):
         for entry in interface.get("addr_info", []):
-            if entry.get("scope") not in ("global", "site"):
-                continue
             family = {"inet": "ipv4", "inet6": "ipv6"}.get(entry.get("family"))
-            if family and entry.get("local"):
-                found[family].append(entry["local"])
+            if family and entry.get("local") and entry.get("scope") in ("global", "site"):
+                yield interface.get("ifname"), family, entry["local"], entry.get("prefixlen")
+
+
+def addresses(ip_json, floating=()):
+    """{ipv4: [...], ipv6: [...]} of the host's own addresses: the floating ones (which move
+    between hosts, such as keepalived's) are left out, whoever holds them now."""
+    moving = set(address.split("/")[0] for address in floating)
+    found = {"ipv4": [], "ipv6": []}
+    for _interface, family, address, _prefix in _global_entries(ip_json):
+        if address not in moving:
+            found[family].append(address)
     return dict((family, sorted(set(values))) for family, values in found.items())
+
+
+def floating_addresses(ip_json, floating):
+    """For each floating address ('192.0.2.10/24'): the interface whose own address is in its
+    network and that own address (where VRRP is spoken from), and whether this host holds it
+    now. interface and source are None when no interface of the host is in that network."""
+    entries = list(_global_entries(ip_json))
+    found = []
+    for wanted in floating:
+        network = ipaddress.ip_interface(wanted).network
+        address = str(ipaddress.ip_interface(wanted).ip)
+        own = [
+            (interface, local)
+            for interface, _family, local, _prefix in entries
+            if local != address and ipaddress.ip_address(local) in network
+        ]
+        found.append(
+            dict(
+                address=address,
+                prefix=network.prefixlen,
+                interface=own[0][0] if own else None,
+                source=own[0][1] if own else None,
+                held=any(local == address for _i, _f, local, _p in entries),
+            )
+        )
+    return found
 
 
 def default_gateway(proc_net_route):

@@ -19,12 +19,21 @@ def local_port(address):
     return int(port) if host and port.isdigit() else None
 
 
-def client_connections(ss_output, ports, process):
-    """How many established connections on these local ports a process of that name holds."""
+def local_host(address):
+    """The address part of an ss address such as 10.0.0.1:443 or [::1]:443, unbracketed."""
+    return address.rpartition(":")[0].strip("[]")
+
+
+def client_connections(ss_output, ports, process, ignored_addresses=()):
+    """How many established connections on these local ports a process of that name holds,
+    leaving out those made to one of ignored_addresses (floating addresses that moved away:
+    their clients' packets reach another host now)."""
     count = 0
     for line in ss_output.splitlines():
         fields = line.split()
         if len(fields) < 5 or local_port(fields[2]) not in ports:
+            continue
+        if local_host(fields[2]) in ignored_addresses:
             continue
         if process in _PROCESS.findall(" ".join(fields[4:])):
             count += 1

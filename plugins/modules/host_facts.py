@@ -36,6 +36,15 @@ options:
       - The router the host is set to run, to report whether it switches (C(switches_router),
         C(switching)).
     type: str
+  floating_addresses:
+    description:
+      - Addresses with their prefix length, such as C(192.0.2.10/24), that move between hosts
+        (keepalived's). They are left out of C(addresses) whoever holds them, and C(floating)
+        reports for each the interface in its network, this host's own address there, and
+        whether this host holds it now.
+    type: list
+    elements: str
+    default: []
   app:
     description: The app's places on the host, to report what of it is here.
     type: dict
@@ -98,6 +107,7 @@ ansible_facts:
       sample:
         cpus: 2
         addresses: {ipv4: [10.89.0.2], ipv6: []}
+        floating: [{address: 10.89.1.192, prefix: 24, interface: eth0, source: 10.89.1.2, held: true}]
         gateway_ipv4: 10.89.0.1
         python: {python_version: "3.11", machine: x86_64, glibc_version: "2.36"}
         routers_installed: [nginx]
@@ -123,6 +133,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wsfleet.deploy.plugins.module_utils.host_facts import (
     addresses,
     default_gateway,
+    floating_addresses,
     glibc_version,
     instance_names,
     process_manager,
@@ -155,12 +166,12 @@ def cpus():
         return os.cpu_count() or 1
 
 
-def host_addresses(module):
+def ip_addresses_json(module):
     ip = module.get_bin_path("ip")
     if not ip:
-        return {"ipv4": [], "ipv6": []}
+        return "[]"
     rc, out, _err = module.run_command([ip, "-j", "address", "show"])
-    return addresses(out if rc == 0 else "[]")
+    return out if rc == 0 else "[]"
 
 
 def target_python(module, python):
@@ -225,6 +236,7 @@ def main():
             python=dict(type="path"),
             routers=dict(type="list", elements="str", default=["nginx", "haproxy"]),
             router=dict(type="str"),
+            floating_addresses=dict(type="list", elements="str", default=[]),
             app=dict(
                 type="dict",
                 options=dict(
@@ -240,9 +252,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    ip_json = ip_addresses_json(module)
     host = dict(
         cpus=cpus(),
-        addresses=host_addresses(module),
+        addresses=addresses(ip_json, params["floating_addresses"]),
+        floating=floating_addresses(ip_json, params["floating_addresses"]),
         gateway_ipv4=default_gateway(read("/proc/net/route")),
     )
     host.update(routers(module, params["routers"]))

@@ -35,6 +35,13 @@ options:
     description: Seconds to wait at most; 0 counts once.
     type: float
     default: 0
+  ignored_addresses:
+    description:
+      - Local addresses whose connections are not counted, such as floating addresses an edge
+        gave away, whose clients reach another edge now.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     description: Counts in check mode too.
@@ -78,7 +85,8 @@ def count(module):
     rc, out, err = module.run_command(["ss", "-Htnp", "state", "established"])
     if rc != 0:
         module.fail_json(msg="ss failed: %s" % err.strip())
-    return client_connections(out, module.params["ports"], module.params["router"])
+    params = module.params
+    return client_connections(out, params["ports"], params["router"], params["ignored_addresses"])
 
 
 def main():
@@ -87,6 +95,7 @@ def main():
             router=dict(type="str", required=True),
             ports=dict(type="list", elements="int", required=True),
             timeout=dict(type="float", default=0),
+            ignored_addresses=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

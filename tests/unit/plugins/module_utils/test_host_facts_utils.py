@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.wsfleet.deploy.plugins.module_utils.host_facts import (
     addresses,
     default_gateway,
+    floating_addresses,
     glibc_version,
     instance_names,
     process_manager,
@@ -71,6 +72,91 @@ IP_JSON = json.dumps(
 )
 def test_addresses_other_hosts_reach(ip_json, expected):
     assert addresses(ip_json) == expected
+
+
+# An edge holding one of two floating addresses (keepalived adds them beside its own).
+EDGE_JSON = json.dumps(
+    [
+        interface("lo", ("inet", "127.0.0.1", "host")),
+        interface("eth0", ("inet", "10.89.1.2", "global"), ("inet", "10.89.1.192", "global")),
+        interface("eth1", ("inet", "10.89.0.7", "global")),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("floating", "expected"),
+    [
+        ([], ["10.89.0.7", "10.89.1.192", "10.89.1.2"]),
+        (["10.89.1.192/24", "10.89.1.191/24"], ["10.89.0.7", "10.89.1.2"]),
+        # Held or not, a floating address is never one of the host's own.
+        (["10.89.1.191/24"], ["10.89.0.7", "10.89.1.192", "10.89.1.2"]),
+    ],
+    ids=["none-floating", "held-one-left-out", "not-held"],
+)
+def test_floating_addresses_are_not_the_hosts_own(floating, expected):
+    assert addresses(EDGE_JSON, floating)["ipv4"] == expected
+
+
+@pytest.mark.parametrize(
+    ("floating", "expected"),
+    [
+        (
+            ["10.89.1.192/24"],
+            [
+                {
+                    "address": "10.89.1.192",
+                    "prefix": 24,
+                    "interface": "eth0",
+                    "source": "10.89.1.2",
+                    "held": True,
+                }
+            ],
+        ),
+        (
+            ["10.89.1.191/24"],
+            [
+                {
+                    "address": "10.89.1.191",
+                    "prefix": 24,
+                    "interface": "eth0",
+                    "source": "10.89.1.2",
+                    "held": False,
+                }
+            ],
+        ),
+        (
+            # On the private network: the other interface speaks for it.
+            ["10.89.0.200/24"],
+            [
+                {
+                    "address": "10.89.0.200",
+                    "prefix": 24,
+                    "interface": "eth1",
+                    "source": "10.89.0.7",
+                    "held": False,
+                }
+            ],
+        ),
+        (
+            # No interface in its network: nothing to speak VRRP from.
+            ["192.0.2.10/24"],
+            [
+                {
+                    "address": "192.0.2.10",
+                    "prefix": 24,
+                    "interface": None,
+                    "source": None,
+                    "held": False,
+                }
+            ],
+        ),
+        ([], []),
+    ],
+    ids=["held", "not-held", "other-interface", "no-interface", "none"],
+)
+def test_where_each_floating_address_is_spoken_for(floating, expected):
+    assert floating_addresses(EDGE_JSON, floating) == expected
 
 
 ROUTE_HEADER = (

@@ -47,6 +47,22 @@ def test_client_connections(ports, process, count):
     assert client_connections(SS, ports, process) == count
 
 
+@pytest.mark.parametrize(
+    ("ignored", "count"),
+    [
+        ([], 3),
+        (["10.89.0.5"], 1),
+        # An IPv4-mapped local address is that address as ss prints it, brackets left out.
+        (["::ffff:10.89.0.5"], 2),
+        (["10.89.0.5", "::ffff:10.89.0.5"], 0),
+        (["10.89.0.99"], 3),
+    ],
+    ids=["none-ignored", "floating-v4", "v4-mapped", "both", "other-address"],
+)
+def test_connections_to_ignored_addresses_are_not_counted(ignored, count):
+    assert client_connections(SS, [80, 443], "nginx", ignored) == count
+
+
 def test_nothing_established_counts_nothing():
     assert client_connections("", [80, 443], "nginx") == 0
 
