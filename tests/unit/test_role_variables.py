@@ -16,7 +16,12 @@ ROLES = sorted(path.name for path in ROLES_DIR.iterdir() if (path / "tasks").is_
 
 # The fleet role's options are the fleet's shared names, read by every playbook and role: they
 # carry no wsfleet_fleet_ prefix, so the fleet role may define these and only these besides.
-FLEET_SHARED_NAMES = {"wsfleet_app_hosts", "wsfleet_edge_hosts", "wsfleet_router"}
+FLEET_SHARED_NAMES = {
+    "wsfleet_app_hosts",
+    "wsfleet_edge_hosts",
+    "wsfleet_edge_floating_addresses",
+    "wsfleet_router",
+}
 FLEET_SHARED_PREFIXES = ("wsfleet_rolling_", "wsfleet_switch_", "wsfleet_check_")
 
 SCRIPT = ROOT / "scripts/readme_variables.py"
