@@ -17,12 +17,17 @@ only the app hosts, the edge and the ACME host join. Each host's inventory addre
 public network when it has one, so the edge reaches the app hosts from another address than
 the one the inventory names. The controller is on both (podman's bridges): it reaches the
 app hosts directly, as over a VPN or a bastion.
+
+With two edge hosts or more, the public network also has one floating address per edge host
+(wsfleet_edge_floating_addresses in the inventory), which keepalived moves between them: the
+fleet's shared name (ws.wsfleet.test) stands for them.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -51,6 +56,9 @@ PRIVATE_GROUPS = frozenset({"app"})
 # certificates with several) on each of its fleet's networks (podman's DNS), so the ACME host can
 # validate certificates for those names. `.test` is reserved for such use (RFC 2606).
 FLEET_DOMAIN = "wsfleet.test"
+# The floating addresses sit this far below the top of the public subnet: podman gives hosts the
+# lowest addresses, and tests add client addresses at the very top.
+FLOATING_OFFSET = 64
 
 
 class FleetError(Exception):
@@ -231,6 +239,15 @@ def network_facts(name: str) -> dict[str, str]:
     }
 
 
+def floating_addresses(subnet: str, edges: int) -> list[str]:
+    """One address per edge host on the public network (none for a single edge), with the
+    subnet's prefix, as keepalived holds them."""
+    network = ipaddress.ip_network(subnet)
+    if edges < 2:
+        return []
+    return [f"{network[-FLOATING_OFFSET - index]}/{network.prefixlen}" for index in range(edges)]
+
+
 def container_addresses(container: str) -> dict[str, str]:
     """{network: the container's address on it}."""
     networks = json.loads(
@@ -356,6 +373,8 @@ def write_inventory(
     known_hosts.write_text(
         "".join(f"{addresses[h.name]} {host_key(h)}\n" for h in hosts), encoding="utf-8"
     )
+    public = network_facts(public_network(fleet))
+    floating = floating_addresses(public["subnet"], sum(h.group == "edge" for h in hosts))
     groups: dict[str, dict] = {}
     for host in hosts:
         groups.setdefault(host.group, {"hosts": {}})["hosts"][host.name] = {
@@ -376,6 +395,7 @@ def write_inventory(
                 "wsfleet_fleet_domain": FLEET_DOMAIN,
                 # Where the fleet's own files live on the controller (e.g. the ACME host's CA).
                 "wsfleet_fleet_state_dir": str(state_dir),
+                "wsfleet_edge_floating_addresses": floating,
             },
             "children": groups,
         }
@@ -408,7 +428,7 @@ def write_inventory(
     (state_dir / "networks.json").write_text(
         json.dumps(
             {
-                "public": network_facts(public_network(fleet)),
+                "public": {**public, "floating": floating},
                 "private": network_facts(private_network(fleet)),
             },
             indent=2,
@@ -504,7 +524,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.add_argument("--inventory", default=default_inventory)
         if command == "up":
             p.add_argument("--app", type=int, default=3, help="hosts in group app")
-            p.add_argument("--edge", type=int, default=1, help="hosts in group edge")
+            p.add_argument("--edge", type=int, default=2, help="hosts in group edge")
             p.add_argument("--acme", type=int, default=1, help="hosts in group acme (Pebble)")
             p.add_argument("--suite", default="bookworm", help="Debian suite of the hosts")
             p.add_argument(

@@ -18,6 +18,8 @@ from wsfleet_support.paths import FLEET_STATE_ROOT, PROJECT, SSH_KEY
 
 # Every host also answers to <name>.wsfleet.test inside its fleet (fleet/localfleet.py).
 FLEET_DOMAIN = "wsfleet.test"
+# The name the edge hosts share, through their floating addresses (or the one edge's address).
+SHARED_NAME = f"ws.{FLEET_DOMAIN}"
 MOLECULE_FLEET = "wsfleet-molecule"
 
 
@@ -67,6 +69,11 @@ class LocalFleet:
         subnet and the controller's address on it (gateway)."""
         return json.loads((self.state / "networks.json").read_text())[kind]
 
+    def floating_addresses(self) -> list[str]:
+        """The public network's floating addresses (no prefix), which keepalived moves between
+        the edge hosts: one per edge host when there are two or more."""
+        return [entry.split("/")[0] for entry in self.network("public").get("floating", [])]
+
     @contextlib.contextmanager
     def client_addresses(self, count: int) -> Iterator[list[str]]:
         """count more addresses of the controller on the public network, so that clients come
@@ -75,6 +82,7 @@ class LocalFleet:
         public = self.network("public")
         subnet = ipaddress.ip_network(public["subnet"])
         taken = {host["address"] for host in self.hosts()} | {public["gateway"]}
+        taken |= set(self.floating_addresses())
         free = (str(subnet[-2 - index]) for index in range(subnet.num_addresses - 3))
         addresses = [address for address in free if address not in taken][:count]
         prefix, interface = subnet.prefixlen, public["interface"]
