@@ -19,22 +19,48 @@ def sample(**extra):
     }
 
 
-def test_every_fault_measured_gets_its_table():
-    results = {"edge_nginx_killed": sample(back_after_seconds=1.31)}
+def test_every_fault_measured_gets_a_column_per_router():
+    results = {
+        "nginx": {"edge_router_killed": sample(back_after_seconds=1.31)},
+        "haproxy": {"edge_router_killed": sample(abnormal_closures=7, back_after_seconds=0.5)},
+    }
     text = faults.render(results, "2 cores, 23 GiB")
-    assert "The edge's NGINX killed with SIGKILL" in text
-    assert "| abnormal closures (1006) | 120 |" in text
-    assert "| edge answering again after (s) | 1.31 |" in text
-    assert "| reconnect delay p50 / p99 (s) | 0.40 / 1.20 |" in text
+    assert "The edge's router killed with SIGKILL" in text
+    assert "| what | NGINX | HAProxy |" in text
+    assert "| abnormal closures (1006) | 120 | 7 |" in text
+    assert "| edge answering again after (s) | 1.31 | 0.5 |" in text
+    assert "| reconnect delay p50 / p99 (s) | 0.40 / 1.20 | 0.40 / 1.20 |" in text
     assert faults.COMMAND in text
 
 
+def test_a_fault_one_router_missed_shows_a_dash():
+    results = {
+        "nginx": {"crash_looping_release": sample()},
+        "haproxy": {},
+    }
+    assert "| failed handshakes | 3 | - |" in faults.render(results, "2 cores")
+
+
 def test_faults_not_measured_are_named():
-    text = faults.render({"crash_looping_release": sample()}, "2 cores")
-    assert "Not measured in this run: edge_nginx_killed" in text
+    text = faults.render({"nginx": {"crash_looping_release": sample()}}, "2 cores")
+    assert "Not measured in this run: edge_host_stopped" in text
 
 
 def test_render_only_reads_the_figures_beside_the_report(tmp_path):
-    (tmp_path / "faults.json").write_text(json.dumps({"full_disk_during_deploy": sample()}))
+    figures = {"nginx": {"full_disk_during_deploy": sample()}}
+    (tmp_path / "faults.json").write_text(json.dumps(figures))
     assert faults.main(["--out", str(tmp_path), "--render-only"]) == 0
     assert "releases filesystem full" in (tmp_path / "faults.md").read_text()
+
+
+def test_haproxy_goes_to_the_edge_only():
+    arguments = faults.edge_switch("haproxy")
+    assert arguments[:2] == ["--", "--extra-vars"]
+    value = json.loads(arguments[2])["wsfleet_router"]
+    assert "'haproxy' if inventory_hostname in groups[wsfleet_edge_hosts] else 'nginx'" in value
+    assert faults.edge_switch("nginx") == []
+
+
+def test_a_zero_is_a_figure_and_stays():
+    text = faults.render({"nginx": {"crash_looping_release": sample(handshakes_failed=0)}}, "2")
+    assert "| failed handshakes | 0 |" in text

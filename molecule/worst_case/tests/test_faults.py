@@ -8,6 +8,7 @@ the module writes to faults.json at the end (WSFLEET_FAULTS_REPORT, else the sce
 ephemeral folder). The steps share the fleet: tests of one module, run in file order.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from wsfleet_support.checks import app
-from wsfleet_support.checks.edge import address, remote, timed_handshake
+from wsfleet_support.checks.edge import address, echo_through, remote, timed_handshake
 from wsfleet_support.checks.live_load import container, figures, live_clients
 from wsfleet_support.checks.playbooks import (
     ansible_playbook,
@@ -28,11 +29,16 @@ from wsfleet_support.checks.playbooks import (
     run_ok,
 )
 from wsfleet_support.checks.tls import fleet_name, https_get
-from wsfleet_support.fleet import molecule_fleet
+from wsfleet_support.fleet import SHARED_NAME, molecule_fleet
 
 APPS = app.hosts_of("app")
-EDGE = app.hosts_of("edge")[0]
-CLIENTS = 200
+EDGES = app.hosts_of("edge")
+EDGE = EDGES[0]
+# The faults report's run sets more (bench/faults.py --clients), and HAProxy at the edge.
+CLIENTS = int(os.environ.get("WSFLEET_FAULTS_CLIENTS", "200"))
+EDGE_ROUTER = os.environ.get("WSFLEET_FAULTS_EDGE_ROUTER", "nginx")
+# The main process of each router (HAProxy's master), as Debian's units write it.
+EDGE_ROUTER_PID_FILES = {"nginx": "/run/nginx.pid", "haproxy": "/run/haproxy.pid"}
 # A release that fails its gate is given up after this many more attempts.
 QUICK_GATE = {"wsfleet_app_health_retries": 12}
 # Functional deadlines only: how long to wait for something that must happen.
@@ -82,9 +88,124 @@ def releases(tmp_path_factory):
     return {version: str(path) for version, path in sources.items()}
 
 
-def test_the_edge_nginx_killed_comes_back_by_itself():
+def floating_holders(edges=EDGES):
+    """{floating address: the edge host (of edges) holding it now}."""
+    holders = {}
+    for name in edges:
+        held = remote(name).check_output("ip -o -4 address show")
+        for floating in molecule_fleet().floating_addresses():
+            if re.search(rf"inet {re.escape(floating)}/", held):
+                holders[floating] = name
+    return holders
+
+
+def answers_at(floating):
+    """Whether a wss:// handshake and an echo through a floating address succeed now."""
+    try:
+        return echo_through(EDGE, server_name=SHARED_NAME, connect_address=floating, open_timeout=1)
+    except Exception:  # refused, timed out, reset: not answering yet, whatever the cause
+        return False
+
+
+def answers_from(edge, floating):
+    """Whether that edge holds the floating address and a handshake through it succeeds."""
+    return floating_holders([edge]).get(floating) == edge and answers_at(floating)
+
+
+@contextlib.contextmanager
+def clients_at_each_floating_address():
+    """CLIENTS clients spread evenly over the floating addresses (by the edges' shared name), as
+    the name's addresses spread them; yields {address: the reports list of its clients}."""
+    addresses = molecule_fleet().floating_addresses()
+    with contextlib.ExitStack() as stack:
+        reports = {
+            floating: stack.enter_context(
+                live_clients(
+                    CLIENTS // len(addresses), server_name=SHARED_NAME, connect_to=floating
+                )
+            )[0]
+            for floating in addresses
+        }
+        yield reports
+
+
+def assert_never_noticed(report):
+    """Clients of an edge that kept its address: no closure, no failed handshake, no loss."""
+    summary = report.summary()
+    assert report.abnormal_closures == 0 and report.handshakes_failed == 0, summary
+    assert report.messages_lost == 0 and report.reconnects == 0, summary
+
+
+def test_each_edge_holds_one_floating_address():
+    holders = floating_holders()
+    assert sorted(holders) == sorted(molecule_fleet().floating_addresses())
+    assert sorted(holders.values()) == sorted(EDGES), holders
+
+
+def test_an_edge_stopped_hands_its_floating_address_to_the_other():
+    holders = floating_holders()
+    moved, stayed = sorted(holders)
+    stopped, other = holders[moved], holders[stayed]
+    networks = container_networks(stopped)
+    with clients_at_each_floating_address() as reports:
+        # The host shuts down as a VM does (systemd stops its services); meanwhile, how soon
+        # the address answers again from the other edge.
+        stopping = subprocess.Popen(
+            ["podman", "stop", "--time", "30", container(stopped)], stdout=subprocess.DEVNULL
+        )
+        stopped_at = time.monotonic()
+        answered = wait_until(lambda: answers_from(other, moved), deadline=60, step=0.05)
+        back_after = time.monotonic() - stopped_at
+        assert stopping.wait(timeout=60) == 0
+        assert floating_holders([other]) == {moved: other, stayed: other}
+        # Give every client of the stopped edge time to reconnect through the address.
+        time.sleep(5)
+    assert answered is not None, f"{moved} did not answer from {other}"
+    cut, untouched = reports[moved][0], reports[stayed][0]
+    # The stopped edge's clients were cut and came back through the other edge; none of their
+    # messages was lost. The other edge's own clients never noticed.
+    assert cut.messages_lost == 0 and cut.reconnects > 0, cut.summary()
+    assert_never_noticed(untouched)
+    FIGURES["edge_host_stopped"] = {
+        **figures(cut),
+        "address_back_after_seconds": round(back_after, 2),
+        "other_edge_clients": untouched.clients,
+        "other_edge_abnormal_closures": untouched.abnormal_closures,
+        "other_edge_messages_lost": untouched.messages_lost,
+    }
+    # Back up, it takes its address back (keepalived's preemption, the default), and a run of
+    # site.yml changes nothing anywhere.
+    start_at_its_address(stopped, networks)
+    assert wait_until(lambda: booted(stopped), step=1) is not None
+    assert wait_until(lambda: floating_holders() == holders, deadline=60, step=0.5) is not None
+    again = run_ok("site.yml")
+    assert set(changed_counts(again.stdout).values()) == {0}, again.stdout[-3000:]
+
+
+def test_an_edge_in_maintenance_gives_its_address_away_and_takes_it_back():
+    holders = floating_holders()
+    moved, stayed = sorted(holders)
+    drained, other = holders[moved], holders[stayed]
+    with clients_at_each_floating_address() as reports:
+        run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="drain")
+        assert floating_holders() == {moved: other, stayed: other}
+        assert answers_at(moved)
+        run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="ready")
+        assert wait_until(lambda: floating_holders() == holders, deadline=60, step=0.5) is not None
+    cut, untouched = reports[moved][0], reports[stayed][0]
+    assert cut.messages_lost == 0, cut.summary()
+    assert_never_noticed(untouched)
+    FIGURES["edge_maintenance"] = {
+        **figures(cut),
+        "other_edge_clients": untouched.clients,
+        "other_edge_abnormal_closures": untouched.abnormal_closures,
+    }
+
+
+def test_the_edge_router_killed_comes_back_by_itself():
     edge = remote(EDGE)
-    before = edge.check_output("cat /run/nginx.pid")
+    pid_file = EDGE_ROUTER_PID_FILES[EDGE_ROUTER]
+    before = edge.check_output(f"cat {pid_file}")
     with live_clients(CLIENTS) as (reports, _runner):
         killed_at = time.monotonic()
         edge.run(f"kill -KILL {before}")
@@ -94,12 +215,12 @@ def test_the_edge_nginx_killed_comes_back_by_itself():
         recovered = wait_until(edge_answers, step=0.05)
         back_after = time.monotonic() - killed_at
     report = reports[0]
-    assert recovered is not None, "the edge's NGINX did not come back"
-    assert edge.check_output("cat /run/nginx.pid") != before
-    assert edge.service("nginx").is_running
+    assert recovered is not None, f"the edge's {EDGE_ROUTER} did not come back"
+    assert edge.check_output(f"cat {pid_file}") != before
+    assert edge.service(EDGE_ROUTER).is_running
     # Its clients were cut (1006) and came back; none of their messages was lost.
     assert report.messages_lost == 0, report.summary()
-    FIGURES["edge_nginx_killed"] = {**figures(report), "back_after_seconds": round(back_after, 2)}
+    FIGURES["edge_router_killed"] = {**figures(report), "back_after_seconds": round(back_after, 2)}
 
 
 def test_the_edge_cut_off_from_an_app_host_sends_handshakes_to_the_others():

@@ -34,13 +34,15 @@ def open_connections(name):
 
 
 @contextmanager
-def live_clients(clients, path="/", **options):
+def live_clients(clients, path="/", server_name=None, connect_to=None, **options):
     """Clients holding wss:// connections through the edge to path while the block runs;
     yields a list that receives their report when the block ends, and the runner itself.
-    options go to the load generator's LoadConfig (headers, subprotocols, message_field ...)."""
+    By default through the first edge, at its address by its own name; server_name and
+    connect_to say otherwise (a floating address, by the edges' shared name). options go to the
+    load generator's LoadConfig (headers, subprotocols, message_field ...)."""
     config = LoadConfig(
-        url=f"wss://{fleet_name(edge())}{path}",
-        connect_to=address(edge()),
+        url=f"wss://{server_name or fleet_name(edge())}{path}",
+        connect_to=connect_to or address(edge()),
         ca_file=acme_root(),
         clients=clients,
         rate=1.0,

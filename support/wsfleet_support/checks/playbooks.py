@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from wsfleet_support import playbooks
@@ -12,11 +13,16 @@ INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 TIMEOUT_SECONDS = 900
 # From the verifier's own folder, as molecule starts it: Ansible finds its settings there.
 CWD = None
+# Settings every run of a scenario's tests adds (JSON), such as the faults report's run with
+# HAProxy at the edge: the fleet's own site.yml runs keep them.
+SCENARIO_EXTRA_VARS = json.loads(os.environ.get("WSFLEET_TEST_EXTRA_VARS") or "{}")
 
 
 def playbook_command(playbook, *options, **extra_vars):
     """The command line and environment that run one playbook against the scenario's hosts."""
-    return playbooks.playbook_command(INVENTORY, playbook, *options, extra_vars=extra_vars)
+    return playbooks.playbook_command(
+        INVENTORY, playbook, *options, extra_vars={**SCENARIO_EXTRA_VARS, **extra_vars}
+    )
 
 
 def ansible_playbook(playbook, *options, **extra_vars) -> Completed:
@@ -24,7 +30,7 @@ def ansible_playbook(playbook, *options, **extra_vars) -> Completed:
         INVENTORY,
         playbook,
         *options,
-        extra_vars=extra_vars,
+        extra_vars={**SCENARIO_EXTRA_VARS, **extra_vars},
         timeout=TIMEOUT_SECONDS,
         check=False,
         cwd=CWD,
