@@ -193,8 +193,9 @@ def clients_logged_during(names, router, action, expected):
 
 def renewal_under_an_open_websocket(name, router_pid):
     """Force a renewal through certbot.service while a wss:// connection stays open; check that
-    the connection still echoes, the router was reloaded, not restarted (router_pid() is the
-    same), and the new certificate is served within 30 s."""
+    the connection still echoes, the router was not restarted (router_pid() is the same: NGINX's
+    master, reloaded; HAProxy's master and worker, which take the certificate through the
+    runtime API), and the new certificate is served within 30 s."""
     before = peer_certificate(address(name), fleet_name(name)).serial_number
     pid = router_pid()
     assert echo_across(name, lambda: renew_through_the_timers_service(name)) == "after"
