@@ -20,7 +20,13 @@ from pathlib import Path
 import pytest
 
 from wsfleet_support.checks import app
-from wsfleet_support.checks.edge import address, echo_through, remote, timed_handshake
+from wsfleet_support.checks.edge import (
+    address,
+    echo_through,
+    remote,
+    renew_through_the_timers_service,
+    timed_handshake,
+)
 from wsfleet_support.checks.live_load import container, figures, live_clients
 from wsfleet_support.checks.playbooks import (
     ansible_playbook,
@@ -129,6 +135,12 @@ def clients_at_each_floating_address():
         yield reports
 
 
+def certificate_serial(name):
+    return remote(name).check_output(
+        "openssl x509 -noout -serial -in /etc/letsencrypt/live/wsfleet/cert.pem"
+    )
+
+
 def assert_never_noticed(report):
     """Clients of an edge that kept its address: no closure, no failed handshake, no loss."""
     summary = report.summary()
@@ -190,6 +202,11 @@ def test_an_edge_in_maintenance_gives_its_address_away_and_takes_it_back():
         run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="drain")
         assert floating_holders() == {moved: other, stayed: other}
         assert answers_at(moved)
+        # Its certificate renews all the same: the CA reaches the shared name at the other
+        # edge, which forwards the challenge to the edge that asked.
+        serial = certificate_serial(drained)
+        renew_through_the_timers_service(drained)
+        assert certificate_serial(drained) != serial
         run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="ready")
         assert wait_until(lambda: floating_holders() == holders, deadline=60, step=0.5) is not None
     cut, untouched = reports[moved][0], reports[stayed][0]
