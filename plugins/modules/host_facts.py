@@ -107,7 +107,8 @@ ansible_facts:
       sample:
         cpus: 2
         addresses: {ipv4: [10.89.0.2], ipv6: []}
-        floating: [{address: 10.89.1.192, prefix: 24, interface: eth0, source: 10.89.1.2, held: true}]
+        floating:
+          - {address: 10.89.1.192, prefix: 24, interface: eth0, source: 10.89.1.2, held: true}
         gateway_ipv4: 10.89.0.1
         python: {python_version: "3.11", machine: x86_64, glibc_version: "2.36"}
         routers_installed: [nginx]

@@ -18,9 +18,10 @@ from wsfleet_support.checks.live_load import (
     open_connections,
 )
 from wsfleet_support.checks.playbooks import PROJECT, changed_counts, run_ok
-from wsfleet_support.fleet import molecule_fleet
+from wsfleet_support.fleet import SHARED_NAME, molecule_fleet
 
-EDGE = hosts_of("edge")[0]
+EDGES = hosts_of("edge")
+EDGE = EDGES[0]
 APPS = hosts_of("app")
 CLIENTS = 200
 # Handshake limits of 1 per second with a burst of 3: HAProxy refuses beyond 13 in 10 s.
@@ -124,7 +125,7 @@ def test_haproxy_runs_everywhere_and_nginx_is_gone():
 
 def test_the_edge_serves_a_pebble_certificate_to_mozillas_intermediate_profile():
     certificate = tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
-    assert tls.certificate_names(certificate) == [tls.fleet_name(EDGE)]
+    assert tls.certificate_names(certificate) == tls.edge_certificate_names(EDGE)
     assert tls.mozilla_intermediate_issues(edge.address(EDGE), tls.fleet_name(EDGE)) == {}
     status, headers, _ = tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE))
     assert status == 200
@@ -138,7 +139,8 @@ def test_plain_http_redirects_to_https_except_acme_challenges():
     assert (status, headers["Location"]) == (301, f"https://{tls.fleet_name(EDGE)}/chat?room=1")
     # Never to whatever Host a client sent.
     status, headers = tls.http_get(edge.address(EDGE), "evil.example", "/")
-    assert (status, headers["Location"]) == (301, f"https://{tls.fleet_name(EDGE)}/")
+    # Any other name: the first of the edge's, the one its floating addresses share.
+    assert (status, headers["Location"]) == (301, f"https://{SHARED_NAME}/")
     # Challenges go to certbot's own server, which runs only while it proves a name.
     status, _ = tls.http_get(
         edge.address(EDGE), tls.fleet_name(EDGE), "/.well-known/acme-challenge/token"
@@ -160,6 +162,25 @@ def test_a_renewal_changes_no_haproxy_process_and_an_open_websocket_keeps_echoin
     # The deploy hook hands the new certificate to the runtime API (set/commit ssl cert): the
     # same master and worker serve it, with no reload.
     edge.renewal_under_an_open_websocket(EDGE, lambda: haproxy_processes(EDGE))
+
+
+def test_an_haproxy_edge_forwards_the_acme_challenges_of_the_other(routers):
+    # The edge in maintenance: both floating addresses, where the CA reaches the shared name,
+    # are at the other edge, whose HAProxy forwards the challenges of this one's renewal.
+    drained, other = EDGES
+    holders = edge.floating_holders()
+    maintenance(drained, "drain", routers())
+    try:
+        assert set(edge.floating_holders().values()) == {other}
+        serial = edge.certificate_serial(drained)
+        edge.renew_through_the_timers_service(drained)
+        assert edge.certificate_serial(drained) != serial
+    finally:
+        maintenance(drained, "ready", routers())
+    deadline = time.monotonic() + 60
+    while edge.floating_holders() != holders and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert edge.floating_holders() == holders
 
 
 def test_a_flood_from_one_address_gets_429_and_many_addresses_pass(routers):
@@ -244,7 +265,7 @@ def test_nginx_at_the_edge_balances_haproxy_app_hosts_and_drains_them(routers):
     # The NGINX edge kept the certificate (certbot proves names the same way behind either router).
     assert tls.certificate_names(
         tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
-    ) == [tls.fleet_name(EDGE)]
+    ) == tls.edge_certificate_names(EDGE)
     # An NGINX edge drains a host through the host's own router: HAProxy there drains every
     # process through its runtime API and answers 503, which the edge retries elsewhere.
     drained, other = APPS[0], APPS[1]

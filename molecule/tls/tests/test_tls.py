@@ -65,7 +65,7 @@ def test_back_to_acme_the_issued_certificate_returns_without_a_new_request():
     )
     assert issued_certificates(EDGE) == issued
     certificate = tls.peer_certificate(edge.address(EDGE), tls.fleet_name(EDGE))
-    assert tls.certificate_names(certificate) == [tls.fleet_name(EDGE)]
+    assert tls.certificate_names(certificate) == tls.edge_certificate_names(EDGE)
 
 
 def test_app_hosts_end_tls_and_the_edge_verifies_each_by_name():

@@ -22,7 +22,9 @@ import pytest
 from wsfleet_support.checks import app
 from wsfleet_support.checks.edge import (
     address,
+    certificate_serial,
     echo_through,
+    floating_holders,
     remote,
     renew_through_the_timers_service,
     timed_handshake,
@@ -94,17 +96,6 @@ def releases(tmp_path_factory):
     return {version: str(path) for version, path in sources.items()}
 
 
-def floating_holders(edges=EDGES):
-    """{floating address: the edge host (of edges) holding it now}."""
-    holders = {}
-    for name in edges:
-        held = remote(name).check_output("ip -o -4 address show")
-        for floating in molecule_fleet().floating_addresses():
-            if re.search(rf"inet {re.escape(floating)}/", held):
-                holders[floating] = name
-    return holders
-
-
 def answers_at(floating):
     """Whether a wss:// handshake and an echo through a floating address succeed now."""
     try:
@@ -133,12 +124,6 @@ def clients_at_each_floating_address():
             for floating in addresses
         }
         yield reports
-
-
-def certificate_serial(name):
-    return remote(name).check_output(
-        "openssl x509 -noout -serial -in /etc/letsencrypt/live/wsfleet/cert.pem"
-    )
 
 
 def assert_never_noticed(report):

@@ -17,7 +17,7 @@ import time
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import InvalidStatus
 
-from wsfleet_support.checks.app import address
+from wsfleet_support.checks.app import address, hosts_of
 from wsfleet_support.checks.app import remote_host as remote
 from wsfleet_support.checks.tls import acme_root, fleet_name, peer_certificate
 from wsfleet_support.fleet import molecule_fleet
@@ -103,6 +103,24 @@ def while_held_open(name, count, action):
     """Open count wss:// connections to a host one after the other, each echoing once, and
     return what action() returns while they are all open."""
     return asyncio.run(_hold_open(name, count, action))
+
+
+def floating_holders(names=None):
+    """{floating address: the edge host (of names, by default every one) holding it now}."""
+    holders = {}
+    for name in names or hosts_of("edge"):
+        held = remote(name).check_output("ip -o -4 address show")
+        for floating in molecule_fleet().floating_addresses():
+            if re.search(rf"inet {re.escape(floating)}/", held):
+                holders[floating] = name
+    return holders
+
+
+def certificate_serial(name):
+    """The serial of the certificate certbot keeps on a host: a renewal changes it."""
+    return remote(name).check_output(
+        "openssl x509 -noout -serial -in /etc/letsencrypt/live/wsfleet/cert.pem"
+    )
 
 
 def renew_through_the_timers_service(name):

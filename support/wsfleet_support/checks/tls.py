@@ -25,7 +25,7 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
-from wsfleet_support.fleet import FLEET_DOMAIN, fleet_name, molecule_fleet
+from wsfleet_support.fleet import FLEET_DOMAIN, SHARED_NAME, fleet_name, molecule_fleet
 
 # Pebble 2.4 signs for five years and cannot be told otherwise; real ACME CAs sign for 90 days
 # or less. Only this one limit of Mozilla's profile is relaxed, and only for Pebble.
@@ -58,6 +58,12 @@ def unverified_certificate(address, server_name, port=443):
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return peer_certificate(address, server_name, port, context)
+
+
+def edge_certificate_names(name):
+    """The names an edge host's certificate holds in the test fleets: the edges' shared name
+    (their floating addresses') and its own, sorted as certificate_names gives them."""
+    return sorted([SHARED_NAME, fleet_name(name)])
 
 
 def certificate_names(certificate):
