@@ -24,7 +24,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -198,19 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     out = benchmark.output_folder(args.out)
     settings = {"seconds": args.seconds, "handshakers": args.handshakers, "rounds": args.rounds}
     results = benchmark.new_results("bench.nginx_certificate", argv, settings=settings, rounds=[])
-    began = time.monotonic()
-
-    def save() -> None:
-        results["duration_seconds"] = round(time.monotonic() - began, 1)
-        write_outputs(results, out)
-
-    try:
-        benchmark.on_fleet(lambda: measure(results, args, save), run.fleet_down, args.keep_fleet)
-    except Exception as error:
-        results["failure"] = {"error": str(error)[-3000:]}
-        raise
-    finally:
-        save()
+    benchmark.measure_and_save(
+        results,
+        lambda save: measure(results, args, save),
+        lambda measured: write_outputs(measured, out),
+        run.fleet_down,
+        args.keep_fleet,
+    )
     run.say(f"report: {out / REPORT_NAME}")
     return 0
 

@@ -679,22 +679,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = benchmark.output_folder(args.out)
     results = new_results(args, argv)
-    began = time.monotonic()
-
-    def save() -> None:
-        results["duration_seconds"] = round(time.monotonic() - began, 1)
-        write_outputs(results, out)
-
-    try:
-        measure(results, args, save)
-    except Exception as error:
-        # What was measured before stays in the report, with the reason it stopped.
-        results["failure"] = {"error": str(error)[-3000:]}
-        raise
-    finally:
-        save()
-        if not args.keep_fleet:
-            run.fleet_down()
+    benchmark.measure_and_save(
+        results,
+        lambda save: measure(results, args, save),
+        lambda measured: write_outputs(measured, out),
+        run.fleet_down,
+        args.keep_fleet,
+    )
     run.say(f"report: {out / REPORT_NAME}")
     print(summary(render(results)), flush=True)
     return 0

@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,31 @@ def output_folder(out: str | os.PathLike) -> Path:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def measure_and_save(
+    results: dict,
+    measure: Callable[[Callable[[], None]], None],
+    write: Callable[[dict], None],
+    fleet_down: Callable[[], None],
+    keep: bool,
+) -> None:
+    """Run measure(save), where save() writes the results so far (with the seconds spent),
+    then save once more and bring the fleet down unless keep. A failure stays in the results,
+    beside what was measured before it, and is raised again."""
+    began = time.monotonic()
+
+    def save() -> None:
+        results["duration_seconds"] = round(time.monotonic() - began, 1)
+        write(results)
+
+    try:
+        on_fleet(lambda: measure(save), fleet_down, keep)
+    except Exception as error:
+        results["failure"] = {"error": str(error)[-3000:]}
+        raise
+    finally:
+        save()
 
 
 def on_fleet(measure: Callable[[], None], fleet_down: Callable[[], None], keep: bool) -> None:
