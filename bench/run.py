@@ -48,7 +48,7 @@ from websockets.asyncio.client import connect
 from bench.report import results_figures, write_report
 from wsfleet_support import benchmark, ssh, stats
 from wsfleet_support.benchmark import machine
-from wsfleet_support.fleet import LocalFleet, fleet_name
+from wsfleet_support.fleet import SHARED_NAME, LocalFleet, fleet_name
 from wsfleet_support.paths import EXAMPLE_APP, PROJECT
 from wsfleet_support.playbooks import BIN, changed_counts, run_playbook, run_timed
 from wsfleet_support.wsload import LoadConfig, LoadRunner
@@ -116,9 +116,10 @@ def slot_link(number: int) -> str:
 
 
 def fleet_host_specs(app_hosts: int) -> list[str]:
-    """The bench fleet as fleet/localfleet.py's --host NAME:GROUP specs, app hosts first."""
+    """The bench fleet as fleet/localfleet.py's --host NAME:GROUP specs, app hosts first; two
+    edges, which share the floating addresses clients reach."""
     apps = [f"app{number}:app" for number in range(1, app_hosts + 1)]
-    return [*apps, "edge1:edge", "acme1:acme"]
+    return [*apps, "edge1:edge", "edge2:edge", "acme1:acme"]
 
 
 def localfleet(command: str, *args: str, check: bool = True) -> None:
@@ -256,11 +257,22 @@ def ansible_speed() -> dict:
 # --- under load ---------------------------------------------------------------------------
 
 
-def edge_load(clients: int, rate: float, **overrides) -> LoadConfig:
+def edge_entry() -> tuple[str, str]:
+    """Where clients reach the edge, (name, address): the first floating address, by the edges'
+    shared name, when the fleet has some (keepalived gives it to edge1 while all is well); else
+    the edge's own address and name."""
+    floating = BENCH_FLEET.floating_addresses()
+    if floating:
+        return SHARED_NAME, floating[0]
     edge = hosts_of("edge")[0]
+    return fleet_name(edge["name"]), edge["address"]
+
+
+def edge_load(clients: int, rate: float, **overrides) -> LoadConfig:
+    name, address = edge_entry()
     settings = dict(
-        url=f"wss://{fleet_name(edge['name'])}/",
-        connect_to=edge["address"],
+        url=f"wss://{name}/",
+        connect_to=address,
         ca_file=BENCH_FLEET.acme_root(),
         clients=clients,
         rate=rate,
@@ -587,9 +599,9 @@ async def echo_round_trips(url: str, address: str, count: int, cafile: str | Non
 
 def edge_round_trips(count: int) -> list[float]:
     """Sequential echo round trips (ms) through the edge over TLS, on one connection."""
-    edge = hosts_of("edge")[0]
-    url, ca_file = f"wss://{fleet_name(edge['name'])}/", BENCH_FLEET.acme_root()
-    return asyncio.run(echo_round_trips(url, edge["address"], count, ca_file))
+    name, address = edge_entry()
+    url, ca_file = f"wss://{name}/", BENCH_FLEET.acme_root()
+    return asyncio.run(echo_round_trips(url, address, count, ca_file))
 
 
 def latency(count: int = 2000) -> dict:

@@ -296,9 +296,9 @@ def test_one_by_one_restart_command_runs_in_a_shell(two_slots: FakeHost) -> None
 
 
 def test_fleet_host_specs_name_the_app_hosts_first() -> None:
-    specs = ["app1:app", "app2:app", "app3:app", "edge1:edge", "acme1:acme"]
+    specs = ["app1:app", "app2:app", "app3:app", "edge1:edge", "edge2:edge", "acme1:acme"]
     assert run.fleet_host_specs(3) == specs
-    assert len(run.fleet_host_specs(run.LARGE_APP_HOSTS)) == run.LARGE_APP_HOSTS + 2
+    assert len(run.fleet_host_specs(run.LARGE_APP_HOSTS)) == run.LARGE_APP_HOSTS + 3
 
 
 def remote_line(command: list[str], address: str) -> str:
@@ -330,3 +330,22 @@ def test_a_script_runs_from_stdin_as_over_ssh(two_slots: FakeHost) -> None:
         timeout=TIMEOUT,
     ).stdout
     assert json.loads(out) == ["echo@1a.service", "echo@2a.service"]
+
+
+class FleetWithFloatingAddresses:
+    def __init__(self, floating: list[str]) -> None:
+        self.floating = floating
+
+    def floating_addresses(self) -> list[str]:
+        return self.floating
+
+
+def test_clients_reach_the_first_floating_address_by_the_shared_name(monkeypatch) -> None:
+    monkeypatch.setattr(run, "BENCH_FLEET", FleetWithFloatingAddresses(["10.89.1.192"]))
+    assert run.edge_entry() == ("ws.wsfleet.test", "10.89.1.192")
+
+
+def test_without_floating_addresses_clients_reach_the_edge_itself(monkeypatch) -> None:
+    monkeypatch.setattr(run, "BENCH_FLEET", FleetWithFloatingAddresses([]))
+    monkeypatch.setattr(run, "hosts_of", lambda group: [{"name": "edge1", "address": "10.0.0.9"}])
+    assert run.edge_entry() == ("edge1.wsfleet.test", "10.0.0.9")
