@@ -83,6 +83,8 @@ def user_inventory(folder):
         name: own_copy(as_molecule_reads(value), folder) for name, value in variables.items()
     }
     variables |= {
+        # Written out as a user writes them: molecule's settings look them up in the checkout.
+        "wsfleet_edge_floating_addresses": fleet.network("public").get("floating", []),
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(folder / "id_ed25519"),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={folder / 'known_hosts'}"
