@@ -46,7 +46,9 @@ def live_clients(clients, path="/", server_name=None, connect_to=None, **options
         ca_file=acme_root(),
         clients=clients,
         rate=1.0,
-        ramp_up=5,
+        # Within the edge's handshake limit per client address (100/s with a burst): every
+        # client here comes from the controller's one address.
+        ramp_up=max(5, clients / 80),
         reconnect_jitter=0.5,
         grace=10,
         **options,
