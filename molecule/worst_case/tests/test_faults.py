@@ -185,14 +185,17 @@ def test_an_edge_in_maintenance_gives_its_address_away_and_takes_it_back():
     drained, other = holders[moved], holders[stayed]
     with clients_at_each_floating_address() as reports:
         run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="drain")
-        assert floating_holders() == {moved: other, stayed: other}
-        assert answers_at(moved)
-        # Its certificate renews all the same: the CA reaches the shared name at the other
-        # edge, which forwards the challenge to the edge that asked.
-        serial = certificate_serial(drained)
-        renew_through_the_timers_service(drained)
-        assert certificate_serial(drained) != serial
-        run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="ready")
+        try:
+            assert floating_holders() == {moved: other, stayed: other}
+            assert answers_at(moved)
+            # Its certificate renews all the same: the CA reaches the shared name at the other
+            # edge, which forwards the challenge to the edge that asked.
+            serial = certificate_serial(drained)
+            renew_through_the_timers_service(drained)
+            assert certificate_serial(drained) != serial
+        finally:
+            # Back in service whatever failed: an edge left in maintenance fails what follows.
+            run_ok("playbooks/maintenance.yml", "--limit", drained, wsfleet_maintenance="ready")
         assert wait_until(lambda: floating_holders() == holders, deadline=60, step=0.5) is not None
     cut, untouched = reports[moved][0], reports[stayed][0]
     assert cut.messages_lost == 0, cut.summary()
