@@ -53,6 +53,7 @@ EXTRA = {
     "other_edge_clients": "clients of the other edge",
     "other_edge_abnormal_closures": "... of which cut (1006)",
     "back_after_seconds": "edge answering again after (s)",
+    "addresses_moved": "its floating addresses moved meanwhile",
     "new_handshake_seconds_max": "slowest new handshake during the cut (s)",
     "new_handshake_seconds_median": "median new handshake during the cut (s)",
     "new_handshake_seconds_max_with_a_host_down": "slowest new handshake, one host down (s)",
@@ -124,6 +125,13 @@ ROWS = (
 )
 
 
+def extra_cell(figures: dict | None, key: str):
+    value = figures.get(key, "-") if figures else "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
 def fault_tables(results: dict) -> list[tuple[str, list[tuple[str, list]]]]:
     """(title, [(row label, [cell per router])]) of every fault measured with some router."""
     tables = []
@@ -136,7 +144,7 @@ def fault_tables(results: dict) -> list[tuple[str, list[tuple[str, list]]]]:
             for label, cell in ROWS
         ]
         rows += [
-            (label, [figures.get(key, "-") if figures else "-" for figures in measured])
+            (label, [extra_cell(figures, key) for figures in measured])
             for key, label in EXTRA.items()
             if any(figures and key in figures for figures in measured)
         ]

@@ -3,17 +3,18 @@
     .venv/bin/python -m bench.run [--out docs/benchmarks] [--clients 2000] [--capacity 8000]
                                   [--large] [--keep-fleet]
 
-It brings up a fleet named wsfleet-bench (3 app hosts with 2 processes each, 1 edge, 1 ACME
-host), deploys with site.yml, then measures, writing everything to OUT/results.json and the
-report (bench/report.py) next to it:
+It brings up a fleet named wsfleet-bench (3 app hosts with 2 processes each, 2 edges sharing
+floating addresses, 1 ACME host), deploys with site.yml, then measures, writing everything to
+OUT/results.json and the report (bench/report.py) next to it:
 
 - Ansible speed: first converge, no-op re-run with and without pipelining, rolling restart
   wall time with and without pipelining against its floor: the same surge replacement of
   every process (start the other side, healthy, switch the slot's link, stop the old side),
   one after the other, timed on the hosts without Ansible. Every rollout playbook writes each
   host's module report as JSON (wsfleet_app_rollout_report_dir), read from a fresh folder.
-- Rolling restart and deploy under load: CLIENTS wss:// clients through the edge at 1 message
-  per second (bench/wsload.py), open connections of every process sampled on the hosts.
+- Rolling restart and deploy under load: CLIENTS wss:// clients through the edge (at the first
+  floating address) at 1 message per second (bench/wsload.py), open connections of every
+  process sampled on the hosts.
 - The same load through what a user does without the collection: the surge by hand (the
   floor, no Ansible), every process restarted at once, one process at a time with no gate.
 - Capacity: idle connections held through the edge with the defaults, up to CAPACITY; memory

@@ -64,3 +64,11 @@ def test_haproxy_goes_to_the_edge_only():
 def test_a_zero_is_a_figure_and_stays():
     text = faults.render({"nginx": {"crash_looping_release": sample(handshakes_failed=0)}}, "2")
     assert "| failed handshakes | 0 |" in text
+
+
+def test_a_yes_or_no_figure_reads_as_words():
+    results = {
+        "nginx": {"edge_router_killed": sample(addresses_moved=False)},
+        "haproxy": {"edge_router_killed": sample(addresses_moved=True)},
+    }
+    assert "| its floating addresses moved meanwhile | no | yes |" in faults.render(results, "2")
