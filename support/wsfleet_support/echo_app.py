@@ -52,6 +52,7 @@ class HTTPReply:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> dict:
         return json.loads(self.body)
@@ -132,7 +133,10 @@ class EchoServer:
             conn.request("GET", path)
             response = conn.getresponse()
             return HTTPReply(
-                response.status, response.getheader("Content-Type", ""), response.read()
+                response.status,
+                response.getheader("Content-Type", ""),
+                response.read(),
+                dict(response.getheaders()),
             )
         finally:
             conn.close()

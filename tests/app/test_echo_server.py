@@ -27,6 +27,7 @@ def test_health_check_reports_contract_fields(start_server, transport) -> None:
         "release": "r42",
         "instance": "blue-1",
         "connections": 0,
+        "max_connections": 0,
     }
 
 

@@ -68,6 +68,7 @@ def test_empty_values_mean_unset() -> None:
             "WSFLEET_INSTANCE",
             "WSFLEET_DRAIN_TIMEOUT",
             "WSFLEET_PING_INTERVAL",
+            "WSFLEET_MAX_CONNECTIONS",
         )
     }
     assert Settings.from_environ(empty) == Settings.from_environ({})
@@ -100,12 +101,19 @@ def test_zero_drain_timeout_is_allowed() -> None:
         ("WSFLEET_PING_INTERVAL", "0"),
         ("WSFLEET_PING_INTERVAL", "20s"),
         ("WSFLEET_SOCKET", "/tmp/" + "s" * 200),
+        ("WSFLEET_MAX_CONNECTIONS", "-1"),
+        ("WSFLEET_MAX_CONNECTIONS", "1e4"),
     ],
 )
 def test_bad_value_raises_value_error_naming_the_variable(name: str, raw: str) -> None:
     with pytest.raises(ValueError, match=name) as excinfo:
         Settings.from_environ({name: raw})
     assert repr(raw) in str(excinfo.value)
+
+
+def test_the_connection_cap_is_read_and_zero_means_none() -> None:
+    assert Settings.from_environ({"WSFLEET_MAX_CONNECTIONS": "2500"}).max_connections == 2500
+    assert Settings.from_environ({}).max_connections == 0
 
 
 def test_settings_are_frozen() -> None:

@@ -2,6 +2,8 @@
 
 * ``/`` echoes every message, ``/broadcast`` relays every message to all its clients;
 * ``GET /healthz`` reports status, version, release, instance and open connections;
+* ``GET /metrics`` gives the process's metrics in Prometheus format;
+* at ``WSFLEET_MAX_CONNECTIONS`` open connections, a new handshake gets 503 and Retry-After;
 * SIGTERM or SIGINT drains: stop listening, close connections with 1012, exit 0.
 """
 
@@ -27,12 +29,16 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from . import __version__
+from .metrics import METRICS_PATH, Metrics
 from .settings import Settings
 
 logger = logging.getLogger("wsfleet_echo")
 
 HEALTH_PATH = "/healthz"
 RESTART_REASON = "service restart"
+# A full process asks a refused client to wait this long: the router has tried every other
+# process already, so an immediate retry would find the fleet just as full.
+FULL_RETRY_AFTER_SECONDS = 5
 # Aborted transports report connection_lost on the next loop iteration; this only
 # bounds the wait for that bookkeeping, it is not a second drain period.
 ABORT_GRACE_SECONDS = 0.5
@@ -48,15 +54,54 @@ class EchoApp:
         self.draining = False
         self.broadcast_clients: set[ServerConnection] = set()
         self.routes: dict[str, Handler] = {"/": self.echo, "/broadcast": self.relay}
+        self.metrics = Metrics(
+            release=settings.release,
+            instance=settings.instance,
+            version=__version__,
+            max_connections=settings.max_connections,
+        )
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Answer health checks and unknown paths before any WebSocket handshake."""
+        """Answer health checks, metrics, unknown paths and a full process's refusals before
+        any WebSocket handshake."""
         path = urlsplit(request.path).path
         if path == HEALTH_PATH:
             return self.health_response(connection)
+        if path == METRICS_PATH:
+            return self.metrics_response(connection)
         if path not in self.routes:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+        if self.is_full(connection.server):
+            return self.full_response(connection)
         return None
+
+    def process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> None:
+        """Count the handshakes at WebSocket paths by their answer."""
+        if urlsplit(request.path).path in self.routes:
+            self.metrics.handshakes.labels(code=str(response.status_code)).inc()
+
+    def is_full(self, server: Server) -> bool:
+        # Exact: no await between this check and the handshake's 101, so concurrent
+        # handshakes cannot all slip under the cap.
+        cap = self.settings.max_connections
+        return cap > 0 and len(server.connections) >= cap
+
+    def full_response(self, connection: ServerConnection) -> Response:
+        # 503: both routers try the handshake on another process, and answer it only when
+        # every one is full.
+        response = connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Full\n")
+        response.headers["Retry-After"] = str(FULL_RETRY_AFTER_SECONDS)
+        return response
+
+    def metrics_response(self, connection: ServerConnection) -> Response:
+        text, content_type = self.metrics.render()
+        response = connection.respond(http.HTTPStatus.OK, text)
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = content_type
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def health_response(self, connection: ServerConnection) -> Response:
         # 503 while draining lets a load balancer stop routing here before we exit.
@@ -67,6 +112,7 @@ class EchoApp:
             "release": self.settings.release,
             "instance": self.settings.instance,
             "connections": len(connection.server.connections),
+            "max_connections": self.settings.max_connections,
         }
         response = connection.respond(status, json.dumps(body) + "\n")
         # respond() sets text/plain and Headers.__setitem__ appends, so replace it.
@@ -85,14 +131,18 @@ class EchoApp:
 
     async def echo(self, connection: ServerConnection) -> None:
         async for message in connection:
+            self.metrics.messages_received.inc()
             await connection.send(message)
+            self.metrics.messages_sent.inc()
 
     async def relay(self, connection: ServerConnection) -> None:
         self.broadcast_clients.add(connection)
         try:
             async for message in connection:
+                self.metrics.messages_received.inc()
                 # broadcast() never waits for a slow client, so one cannot stall the rest.
                 broadcast(self.broadcast_clients, message)
+                self.metrics.messages_sent.inc(len(self.broadcast_clients))
         finally:
             self.broadcast_clients.discard(connection)
 
@@ -100,6 +150,7 @@ class EchoApp:
 async def start_listening(app: EchoApp, settings: Settings) -> Server:
     options = {
         "process_request": app.process_request,
+        "process_response": app.process_response,
         "ping_interval": settings.ping_interval,
         "ping_timeout": settings.ping_interval,
     }
@@ -110,10 +161,13 @@ async def start_listening(app: EchoApp, settings: Settings) -> Server:
     if settings.socket_path is not None:
         remove_stale_socket(settings.socket_path)
         # No chmod: the process manager's UMask decides who may connect.
-        return await unix_serve(app.handle, settings.socket_path, **options)
-    return await serve(
-        app.handle, settings.host, settings.port, reuse_port=settings.reuse_port, **options
-    )
+        server = await unix_serve(app.handle, settings.socket_path, **options)
+    else:
+        server = await serve(
+            app.handle, settings.host, settings.port, reuse_port=settings.reuse_port, **options
+        )
+    app.metrics.count_open_connections_with(lambda: len(server.connections))
+    return server
 
 
 def remove_stale_socket(path: str) -> None:
@@ -209,7 +263,9 @@ async def serve_until_stopped(settings: Settings) -> int:
         __version__,
     )
 
+    lag_watch = asyncio.create_task(app.metrics.watch_event_loop_lag())
     await stop.wait()
+    lag_watch.cancel()
     loop = asyncio.get_running_loop()
     started = loop.time()
     await stop_accepting(app, server)

@@ -40,6 +40,8 @@ class Settings:
     ping_interval: float = DEFAULT_PING_INTERVAL
     # Origins whose pages may open a WebSocket; empty: any (the edge checks already).
     origins: tuple[str, ...] = ()
+    # Open connections beyond which a handshake is refused with 503; 0: no cap.
+    max_connections: int = 0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -58,6 +60,7 @@ class Settings:
                 environ, "WSFLEET_PING_INTERVAL", DEFAULT_PING_INTERVAL, allow_zero=False
             ),
             origins=read_origins(environ, "WSFLEET_ORIGINS"),
+            max_connections=read_count(environ, "WSFLEET_MAX_CONNECTIONS"),
         )
 
     @property
@@ -104,6 +107,20 @@ def read_port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"{name} must be between 0 and 65535, got {raw!r}")
     return port
+
+
+def read_count(environ: Mapping[str, str], name: str) -> int:
+    """A whole number of zero or more; unset: 0."""
+    raw = environ.get(name)
+    if not raw:
+        return 0
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if count < 0:
+        raise ValueError(f"{name} must be zero or more, got {raw!r}")
+    return count
 
 
 def read_flag(environ: Mapping[str, str], name: str) -> bool:
