@@ -95,6 +95,7 @@ CHECKED_CASES = [
     ("app", "wsfleet_app_tcp_side_port_base", 65535, {"wsfleet_app_bind": "tcp"}),
     ("app", "wsfleet_app_tcp_address", "localhost", {"wsfleet_app_bind": "tcp"}),
     ("app", "wsfleet_app_processes", 0, {}),
+    ("app", "wsfleet_app_max_connections", 0, {}),
     # The drain must end before systemd kills: the message names the limit it breaks.
     ("app", "wsfleet_app_stop_timeout", 30, {"wsfleet_app_drain_timeout": 40}),
     ("app", "wsfleet_app_source_path", "/nonexistent/app", {}),
@@ -110,6 +111,7 @@ CHECKED_CASES = [
     ("router", "wsfleet_router_listen_port", 70000, {}),
     ("router", "wsfleet_router_acme_port", 80, {}),
     ("router", "wsfleet_router_allowed_origins", ["chat.example.com/path"], {}),
+    ("router", "wsfleet_router_private_paths", ["metrics"], {}),
     ("fleet", "wsfleet_rolling_serial", "0", {}),
     ("fleet", "wsfleet_edge_hosts", "app", {}),
     ("fleet", "wsfleet_check_path", "ws", {}),
