@@ -98,6 +98,16 @@ def test_each_socket_answers_healthz(host, sockets, process_count):
     assert instances == {str(index) for index in range(1, process_count + 1)}
 
 
+def test_each_process_serves_its_own_metrics(host, sockets):
+    for path in sockets:
+        samples = app.metrics(host, path)
+        assert samples[("wsfleet_app_open_connections", ())] >= 0
+        info = next(dict(labels) for name, labels in samples if name == "wsfleet_app_info")
+        # Each socket's own process: its slot, on the live release.
+        assert info["instance"] == path.rsplit("/", 1)[1].removesuffix(".sock")
+        assert info["release"] == app.current_release(host)
+
+
 def test_each_socket_accepts_a_websocket_with_ping_and_echo(host, sockets):
     for path in sockets:
         assert app.websocket_echo(host, path) == f"ping through {path}"

@@ -129,6 +129,13 @@ def test_healthz_through_the_edge(host):
     assert health["version"] == "1.0.0"
 
 
+def test_the_apps_metrics_are_not_served_to_clients(host):
+    status, _, body = tls.https_get(
+        edge_address(host), tls.fleet_name(host.backend.host), "/metrics"
+    )
+    assert (status, b"wsfleet_app" in body) == (404, False)
+
+
 def test_edge_hides_the_nginx_version(host):
     _, headers, _ = tls.https_get(edge_address(host), tls.fleet_name(host.backend.host))
     assert headers["Server"] == "nginx"

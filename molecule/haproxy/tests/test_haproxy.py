@@ -26,6 +26,8 @@ APPS = hosts_of("app")
 CLIENTS = 200
 # Handshake limits of 1 per second with a burst of 3: HAProxy refuses beyond 13 in 10 s.
 TIGHT_LIMITS = PROJECT / "molecule" / "tls" / "vars" / "tight_limits.yml"
+# 20 connections at most per app process.
+SMALL_CAP = PROJECT / "molecule" / "tls" / "vars" / "small_cap.yml"
 FLOOD_SIZE = 40
 # Client addresses sending 2 handshakes each at once, within those limits from each.
 CLIENT_ADDRESSES = 20
@@ -134,6 +136,11 @@ def test_the_edge_serves_a_pebble_certificate_to_mozillas_intermediate_profile()
     assert headers.get("Server") is None
 
 
+def test_the_apps_metrics_are_not_served_to_clients():
+    status, _, _ = tls.https_get(edge.address(EDGE), tls.fleet_name(EDGE), "/metrics")
+    assert status == 404
+
+
 def test_plain_http_redirects_to_https_except_acme_challenges():
     status, headers = tls.http_get(edge.address(EDGE), tls.fleet_name(EDGE), "/chat?room=1")
     assert (status, headers["Location"]) == (301, f"https://{tls.fleet_name(EDGE)}/chat?room=1")
@@ -183,9 +190,11 @@ def test_an_haproxy_edge_forwards_the_acme_challenges_of_the_other(routers):
     assert edge.floating_holders() == holders
 
 
-def test_a_flood_from_one_address_gets_429_and_many_addresses_pass(routers):
-    # Every host: the app hosts' HAProxy gets the tight limits too.
-    run_ok("site.yml", *routers(), "--extra-vars", f"@{TIGHT_LIMITS}")
+def test_a_flood_gets_429_many_addresses_pass_and_a_full_fleet_gets_503(routers):
+    # Every host: the app hosts' HAProxy gets the tight limits too, their processes a small cap.
+    run_ok(
+        "site.yml", *routers(), "--extra-vars", f"@{TIGHT_LIMITS}", "--extra-vars", f"@{SMALL_CAP}"
+    )
     try:
         statuses = edge.handshake_flood(EDGE, FLOOD_SIZE)
         assert set(statuses) == {101, 429}
@@ -202,6 +211,11 @@ def test_a_flood_from_one_address_gets_429_and_many_addresses_pass(routers):
         assert statuses.count(101) == len(statuses), statuses
         assert set(sources) <= logged, logged
         assert molecule_fleet().private_address(EDGE) not in logged
+        # Every process full: HAProxy's retries (on the app hosts, then at the edge) end
+        # with the app's 503 and its Retry-After.
+        capacity = edge.fleet_capacity(APPS)
+        with molecule_fleet().client_addresses(capacity // 2) as sources:
+            assert edge.fill_the_fleet(EDGE, capacity, sources) == edge.A_FULL_FLEET
     finally:
         run_ok("site.yml", *routers())
 

@@ -125,8 +125,9 @@ def test_a_renewal_by_the_timers_service_reloads_nginx_without_dropping_websocke
 
 
 def test_a_handshake_flood_from_one_address_gets_429():
-    # Every host: the app hosts' NGINX gets the tight limits too (next test).
-    site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml")
+    # Every host: the app hosts' NGINX gets the tight limits too (next test), and their
+    # processes a small cap (the test after).
+    site("tls_everywhere.yml", "two_names.yml", "tight_limits.yml", "small_cap.yml")
     statuses = edge.handshake_flood(EDGE, FLOOD_SIZE)
     assert set(statuses) == {101, 429}
     # At most the burst and the rate's share pass; most of a sudden flood is refused.
@@ -146,6 +147,13 @@ def test_the_app_hosts_limit_and_log_each_client_not_the_edge():
     assert statuses.count(101) == len(statuses), statuses
     assert set(sources) <= logged, logged
     assert molecule_fleet().private_address(EDGE) not in logged
+
+
+def test_a_full_fleet_answers_503_with_retry_after_and_serves_again():
+    # From many addresses, each within the tight limits: refused only for being full.
+    capacity = edge.fleet_capacity(APPS)
+    with molecule_fleet().client_addresses(capacity // 2) as sources:
+        assert edge.fill_the_fleet(EDGE, capacity, sources) == edge.A_FULL_FLEET
 
 
 def test_back_to_the_site_defaults():

@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from wsfleet_support import remote
+from wsfleet_support import prometheus, remote
 from wsfleet_support.fleet import Inventory
 from wsfleet_support.paths import EXAMPLE_APP
 
@@ -82,6 +82,11 @@ def probe_command(host, *args):
 def healthz(host, socket_path):
     """GET /healthz on one process's unix socket, from inside the host: {status, body}."""
     return json.loads(host.check_output(probe_command(host, "healthz", socket_path)))
+
+
+def metrics(host, socket_path):
+    """{(sample name, sorted labels): value} of GET /metrics on one process's unix socket."""
+    return prometheus.samples(host.check_output(probe_command(host, "metrics", socket_path)))
 
 
 def healthz_over_tcp(host, port):

@@ -17,7 +17,7 @@ import time
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import InvalidStatus
 
-from wsfleet_support.checks.app import address, hosts_of
+from wsfleet_support.checks.app import RUNTIME_DIR, address, healthz, hosts_of, live_units
 from wsfleet_support.checks.app import remote_host as remote
 from wsfleet_support.checks.tls import acme_root, fleet_name, peer_certificate
 from wsfleet_support.fleet import molecule_fleet
@@ -167,6 +167,70 @@ async def _flood(name, count, sources):
             return error.response.status_code
 
     return await asyncio.gather(*(one_handshake(number) for number in range(count)))
+
+
+async def _refusal(name, connect_address, bind):
+    """(status, Retry-After) of a handshake a full fleet answers; (101, None) if accepted."""
+    try:
+        async with _wss(name, connect_address=connect_address, **bind):
+            return 101, None
+    except InvalidStatus as refusal:
+        return refusal.response.status_code, refusal.response.headers.get("Retry-After")
+
+
+async def _fill(name, capacity, sources):
+    connect_address = address(name)
+
+    def bind(number):
+        return {"local_addr": (sources[number % len(sources)], 0)} if sources else {}
+
+    async with contextlib.AsyncExitStack() as stack:
+        # One after the other, each echoing once: every router counts it before the next.
+        held = []
+        for number in range(capacity):
+            websocket = await stack.enter_async_context(
+                _wss(name, connect_address=connect_address, **bind(number))
+            )
+            await websocket.send(f"m{number}")
+            assert await asyncio.wait_for(websocket.recv(), 10) == f"m{number}"
+            held.append(websocket)
+        refused = await _refusal(name, connect_address, bind(capacity))
+        # The established clients are served meanwhile.
+        await held[0].send("still")
+        still_served = await asyncio.wait_for(held[0].recv(), 10) == "still"
+        # One leaves: its place is free again.
+        await held[-1].close()
+        after_one_left = await _refusal(name, connect_address, bind(capacity + 1))
+    return {
+        "refused": refused[0],
+        "retry_after": refused[1],
+        "still_served": still_served,
+        "after_one_left": after_one_left[0],
+    }
+
+
+# What fill_the_fleet sees when every process caps its connections: one handshake more is
+# refused with the app's 503 and its Retry-After, through every router on the way; the clients
+# held are served; once one leaves, a handshake is accepted again.
+A_FULL_FLEET = {"refused": 503, "retry_after": "5", "still_served": True, "after_one_left": 101}
+
+
+def fleet_capacity(app_hosts):
+    """Connections the app hosts' processes take in all: each one's cap (its health check
+    reports it), summed over every live process."""
+    capacity = 0
+    for name in app_hosts:
+        host = remote(name)
+        for slot in range(1, len(live_units(host)) + 1):
+            capacity += healthz(host, f"{RUNTIME_DIR}/{slot}.sock")["body"]["max_connections"]
+    return capacity
+
+
+def fill_the_fleet(name, capacity, sources=()):
+    """Hold capacity wss:// connections through a host (from the controller, or from each of
+    sources in turn), then try one more: what it got (status and Retry-After), whether an
+    established client is still served, and what a handshake gets once one client left."""
+    return asyncio.run(_fill(name, capacity, list(sources)))
 
 
 def handshake_flood(name, count, sources=()):

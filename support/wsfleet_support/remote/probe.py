@@ -4,6 +4,7 @@ or do with it.
 
     python3 probe.py healthz SOCKET                   {"status": 200, "body": {...}}
     python3 probe.py healthz-tcp PORT                 the same on 127.0.0.1:PORT
+    python3 probe.py metrics SOCKET                   GET /metrics: the Prometheus text
     python3 probe.py sample RUNTIME                   a JSON line of open connections, 4 a second
     python3 probe.py floor APP RUNTIME                every slot replaced by surge, timed (JSON)
     python3 probe.py live-units APP RUNTIME           the live unit of every slot (JSON)
@@ -207,6 +208,11 @@ def main(argv: list[str]) -> int:
         print(health_report(args[0], health(args[0], timeout=5)))
     elif command == "healthz-tcp":
         print(health_report(f"port {args[0]}", tcp_health(int(args[0]), timeout=5)))
+    elif command == "metrics":
+        status, body = get(UnixHTTPConnection(args[0], 5.0), "/metrics")
+        if status != 200:
+            sys.exit(f"GET /metrics on {args[0]} answered {status}")
+        sys.stdout.write(body.decode())
     elif command == "sample":
         sample(args[0])
     elif command == "floor":
