@@ -857,12 +857,26 @@ class LoadRunner:
             if self._report is None:
                 raise RuntimeError("the load run failed") from self._error
             return self._report
+        return self._on_loop(lambda: self._run.build_report(latency=latency))
+
+    def latency_mark(self) -> int:
+        """How many round trips were measured so far: where a window of latency_since starts."""
+        return self._on_loop(lambda: len(self._run.stats.latencies))
+
+    def latency_since(self, mark: int) -> dict[str, float | None]:
+        """Round-trip percentiles of the messages acknowledged since mark (latency_mark):
+        how the clients fared during one part of the run."""
+        return self._on_loop(lambda: percentiles(self._run.stats.latencies[mark:], LATENCY_POINTS))
+
+    def _on_loop(self, read: Callable[[], Any]) -> Any:
+        """read() run on the load's event loop, which alone touches its counters."""
+        self._started_thread()
         assert self._loop is not None
 
-        async def build() -> Report:
-            return self._run.build_report(latency=latency)
+        async def call() -> Any:
+            return read()
 
-        return asyncio.run_coroutine_threadsafe(build(), self._loop).result(timeout=30)
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=30)
 
     def stop(self, timeout: float | None = None) -> Report:
         """Stop sending, drain, close every connection with 1000; return the final report."""

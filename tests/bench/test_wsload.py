@@ -218,6 +218,20 @@ def test_messages_of_a_dead_server_are_reported_lost(start_server, start_load) -
     assert report.reconnects == 0
 
 
+def test_latency_since_a_mark_covers_only_the_later_round_trips(start_server, start_load) -> None:
+    server = start_server()
+    runner = start_load(url=server.uri(), clients=5, rate=20, **FAST)
+    runner.wait_connected(WAIT_TIMEOUT)
+    wait_for(runner, lambda r: r.messages_acknowledged >= 50, "round trips before the mark")
+    mark = runner.latency_mark()
+    assert mark >= 50
+    assert runner.latency_since(runner.latency_mark())["max"] is None
+    wait_for(runner, lambda r: r.messages_acknowledged >= mark + 50, "round trips after it")
+    window = runner.latency_since(mark)
+    assert 0 < window["p50"] <= window["p99"] <= window["max"]
+    runner.stop()
+
+
 def test_http_error_is_a_failed_handshake_with_its_status(start_server, start_load) -> None:
     server = start_server()
     runner = start_load(url=server.uri("/no-such-path"), clients=3, **FAST)

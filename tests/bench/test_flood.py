@@ -1,0 +1,81 @@
+"""bench/flood.py without a fleet: its flood against the real example app capped, the figures
+from fixed results, and the report. Nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bench import flood
+from wsfleet_support.wsload import LoadConfig
+
+
+def test_the_flood_fills_a_capped_process_and_is_then_refused_with_retry_after(start_server):
+    server = start_server(WSFLEET_MAX_CONNECTIONS="3")
+    flooders = LoadConfig(url=server.uri(), clients=5)
+    flooded = asyncio.run(flood.flood(flooders, seconds=1.0, pause=0.05))
+    assert flooded["outcomes"][flood.ACCEPTED] == flooded["held_at_end"] == 3
+    assert flooded["outcomes"][flood.REFUSED_FULL] > 0
+    assert set(flooded["outcomes"]) == {flood.ACCEPTED, flood.REFUSED_FULL}
+    assert flooded["retry_after"] == {"5": flooded["outcomes"][flood.REFUSED_FULL]}
+    assert flooded["refusal_seconds"]["p50"] > 0
+    # The held connections were closed at the end.
+    assert server.health()["connections"] == 0
+
+
+def test_the_fleet_is_capped_and_the_limits_are_off():
+    assert json.loads(flood.cap_vars(100)) == {
+        "wsfleet_app_max_connections": 100,
+        "wsfleet_router_limit_handshake_rate": 0,
+    }
+
+
+def measured(p99_before, p99_during):
+    return {
+        "capacity": 600,
+        "flood": {
+            "outcomes": {"accepted": 300, "http 503": 4200, "timeout": 2},
+            "refusal_seconds": {"p50": 0.012, "p99": 0.08},
+            "retry_after": {"5": 4200},
+        },
+        "established": {
+            "clients_connected": 300,
+            "latency_before": {"p50": 0.004, "p99": p99_before},
+            "latency_during": {"p50": 0.006, "p99": p99_during},
+            "messages_lost": 0,
+            "abnormal_closures": 0,
+            "handshakes_failed": 0,
+        },
+    }
+
+
+def test_the_figures_add_the_established_clients_to_what_the_flood_took():
+    figures = flood.router_figures(measured(0.010, 0.015))
+    assert (figures["taken"], figures["capacity"]) == (600, 600)
+    assert figures["refused_full"] == 4200
+    assert figures["other_outcomes"] == {"timeout": 2}
+    assert figures["p99_ratio"] == 0.015 / 0.010
+
+
+def test_the_report_has_a_row_per_router_and_names_the_command():
+    results = {
+        "command": "python -m bench.flood --clients 300",
+        "started": "2026-12-04T16:00:00Z",
+        "machine": {"cpus": 2, "os": "Debian GNU/Linux 12 (bookworm)"},
+        "settings": {
+            "clients": 300,
+            "rate": 1.0,
+            "cap": 100,
+            "processes_per_host": 2,
+            "app_hosts": 3,
+            "flooders": 64,
+            "seconds": 20.0,
+            "pause": 0.1,
+        },
+        "routers": {"nginx": measured(0.010, 0.015), "haproxy": measured(0.010, 0.030)},
+    }
+    report = flood.render(results)
+    assert "`.venv/bin/python -m bench.flood --clients 300`" in report
+    assert "| NGINX | 600 of 600 | 4,200 | 12.0 ms / 80.0 ms | 5: 4,200 |" in report
+    assert "10.0 ms → 30.0 ms (3.00 x)" in report
+    assert "timeout: 2" in report
