@@ -184,9 +184,7 @@ ESTABLISHED_KEYS = (
 def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="wsfleet-bench-flood-"))
     try:
-        if not args.reuse_fleet:
-            run.say(f"fleet {run.FLEET}")
-            run.fleet_up(fresh=True)
+        run.fresh_fleet_unless_reused(args)
         for router in ROUTERS:
             run.say(f"site.yml: {routers.ROUTERS[router]} at the edge, every process capped")
             results["playbooks"][f"{router}_seconds"] = routers.site(
@@ -272,24 +270,19 @@ def render(results: Mapping[str, Any]) -> str:
 
 
 def write_outputs(results: dict, out: Path) -> None:
-    results["figures"] = results_figures(results)
-    (out / RESULTS_NAME).write_text(json.dumps(results, indent=1) + "\n")
-    (out / REPORT_NAME).write_text(render(results))
+    benchmark.save_outputs(out, results, (RESULTS_NAME, REPORT_NAME), results_figures, render)
 
 
 # --- main ---------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = benchmark.parser(__doc__)
+    parser = benchmark.parser(__doc__, reuse_fleet=True)
     parser.set_defaults(clients=CLIENTS)
     parser.add_argument("--cap", type=int, default=CAP)
     parser.add_argument("--flooders", type=int, default=FLOODERS)
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--pause", type=float, default=PAUSE_SECONDS)
-    parser.add_argument(
-        "--reuse-fleet", action="store_true", help="measure on the fleet already up"
-    )
     return parser.parse_args(argv)
 
 
@@ -310,14 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     results = benchmark.new_results(
         "bench.flood", argv, settings=settings, playbooks={}, routers={}
     )
-    benchmark.measure_and_save(
-        results,
-        lambda save: measure(results, args, save),
-        lambda measured: write_outputs(measured, out),
-        run.fleet_down,
-        args.keep_fleet,
-    )
-    run.say(f"report: {out / REPORT_NAME}")
+    run.measure_on_fleet(results, args, measure, write_outputs, out / REPORT_NAME)
     return 0
 
 

@@ -19,7 +19,6 @@ and OUT/nginx_certificate.md. Timings are measurements, never assertions.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -95,8 +94,7 @@ def renewal_without_reload() -> dict:
 def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="wsfleet-bench-nginx-certificate-"))
     try:
-        if not args.reuse_fleet:
-            run.fleet_up(fresh=True)
+        if run.fresh_fleet_unless_reused(args):
             run.playbook("site.yml")
         run.say("NGINX at the edge, the per-address limits off there")
         routers.site("nginx", folder, "--limit", routers.edge()["name"], "-e", routers.LIMITS_OFF)
@@ -175,19 +173,14 @@ def render(results: Mapping[str, Any]) -> str:
 
 
 def write_outputs(results: dict, out: Path) -> None:
-    results["figures"] = results_figures(results)
-    (out / RESULTS_NAME).write_text(json.dumps(results, indent=1) + "\n")
-    (out / REPORT_NAME).write_text(render(results))
+    benchmark.save_outputs(out, results, (RESULTS_NAME, REPORT_NAME), results_figures, render)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = benchmark.parser(__doc__, clients=False)
+    parser = benchmark.parser(__doc__, clients=False, reuse_fleet=True)
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--handshakers", type=int, default=HANDSHAKERS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument(
-        "--reuse-fleet", action="store_true", help="measure on the fleet already up and deployed"
-    )
     return parser.parse_args(argv)
 
 
@@ -197,14 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     out = benchmark.output_folder(args.out)
     settings = {"seconds": args.seconds, "handshakers": args.handshakers, "rounds": args.rounds}
     results = benchmark.new_results("bench.nginx_certificate", argv, settings=settings, rounds=[])
-    benchmark.measure_and_save(
-        results,
-        lambda save: measure(results, args, save),
-        lambda measured: write_outputs(measured, out),
-        run.fleet_down,
-        args.keep_fleet,
-    )
-    run.say(f"report: {out / REPORT_NAME}")
+    run.measure_on_fleet(results, args, measure, write_outputs, out / REPORT_NAME)
     return 0
 
 

@@ -220,9 +220,7 @@ def reference_memory(router: str, clients: int, rate: float) -> dict:
 def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="wsfleet-bench-reloads-"))
     try:
-        if not args.reuse_fleet:
-            run.say(f"fleet {run.FLEET}")
-            run.fleet_up(fresh=True)
+        if run.fresh_fleet_unless_reused(args):
             results["playbooks"]["converge_seconds"] = run.playbook("site.yml")[0]
         for router in ROUTERS:
             measured = results["routers"][router]
@@ -406,24 +404,19 @@ def render(results: Mapping[str, Any]) -> str:
 
 
 def write_outputs(results: dict, out: Path) -> None:
-    results["figures"] = results_figures(results)
-    (out / RESULTS_NAME).write_text(json.dumps(results, indent=1) + "\n")
-    (out / REPORT_NAME).write_text(render(results))
+    benchmark.save_outputs(out, results, (RESULTS_NAME, REPORT_NAME), results_figures, render)
 
 
 # --- main ---------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = benchmark.parser(__doc__)
+    parser = benchmark.parser(__doc__, reuse_fleet=True)
     parser.add_argument("--reloads", type=int, default=RELOADS)
     parser.add_argument("--reload-interval", type=float, default=RELOAD_INTERVAL_SECONDS)
     parser.add_argument("--bound", type=int, default=BOUND_SECONDS)
     parser.add_argument("--spread", type=int, default=SPREAD_SECONDS)
     parser.add_argument("--rate", type=float, default=RATE)
-    parser.add_argument(
-        "--reuse-fleet", action="store_true", help="measure on the fleet already up and deployed"
-    )
     return parser.parse_args(argv)
 
 
@@ -453,14 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = benchmark.output_folder(args.out)
     results = new_results(args, argv)
-    benchmark.measure_and_save(
-        results,
-        lambda save: measure(results, args, save),
-        lambda measured: write_outputs(measured, out),
-        run.fleet_down,
-        args.keep_fleet,
-    )
-    run.say(f"report: {out / REPORT_NAME}")
+    run.measure_on_fleet(results, args, measure, write_outputs, out / REPORT_NAME)
     return 0
 
 

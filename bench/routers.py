@@ -633,9 +633,7 @@ def render(results: Mapping[str, Any]) -> str:
 
 
 def write_outputs(results: dict, out: Path) -> None:
-    results["figures"] = results_figures(results)
-    (out / RESULTS_NAME).write_text(json.dumps(results, indent=1) + "\n")
-    (out / REPORT_NAME).write_text(render(results))
+    benchmark.save_outputs(out, results, (RESULTS_NAME, REPORT_NAME), results_figures, render)
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -679,14 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = benchmark.output_folder(args.out)
     results = new_results(args, argv)
-    benchmark.measure_and_save(
-        results,
-        lambda save: measure(results, args, save),
-        lambda measured: write_outputs(measured, out),
-        run.fleet_down,
-        args.keep_fleet,
-    )
-    run.say(f"report: {out / REPORT_NAME}")
+    run.measure_on_fleet(results, args, measure, write_outputs, out / REPORT_NAME)
     print(summary(render(results)), flush=True)
     return 0
 

@@ -143,6 +143,34 @@ def fleet_up(app_hosts: int = APP_HOSTS, *, fresh: bool) -> None:
         playbook("fleet/acme.yml")
 
 
+def fresh_fleet_unless_reused(args: argparse.Namespace) -> bool:
+    """A fresh fleet, unless --reuse-fleet asks for the one already up; whether it is fresh."""
+    if args.reuse_fleet:
+        return False
+    say(f"fleet {FLEET}")
+    fleet_up(fresh=True)
+    return True
+
+
+def measure_on_fleet(
+    results: dict,
+    args: argparse.Namespace,
+    measure: Callable[[dict, argparse.Namespace, Callable[[], None]], None],
+    write_outputs: Callable[[dict, Path], None],
+    report: Path,
+) -> None:
+    """A benchmark's run on this fleet: measure(results, args, save), the results and their
+    report saved after each step and at the end, the fleet brought down unless --keep-fleet."""
+    benchmark.measure_and_save(
+        results,
+        lambda save: measure(results, args, save),
+        lambda measured: write_outputs(measured, report.parent),
+        fleet_down,
+        args.keep_fleet,
+    )
+    say(f"report: {report}")
+
+
 # --- the rollout playbooks' own reports ---------------------------------------------------
 
 

@@ -5,6 +5,7 @@ down at the end unless kept."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -33,9 +34,11 @@ def machine() -> dict:
     }
 
 
-def parser(description: str, *, clients: bool = True) -> argparse.ArgumentParser:
-    """A benchmark's command line: --out, --clients (unless not asked), --keep-fleet; the
-    benchmark adds its own."""
+def parser(
+    description: str, *, clients: bool = True, reuse_fleet: bool = False
+) -> argparse.ArgumentParser:
+    """A benchmark's command line: --out, --clients (unless not asked), --keep-fleet, and
+    --reuse-fleet when asked; the benchmark adds its own."""
     parsed = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -43,6 +46,12 @@ def parser(description: str, *, clients: bool = True) -> argparse.ArgumentParser
     if clients:
         parsed.add_argument("--clients", type=int, default=2000)
     parsed.add_argument("--keep-fleet", action="store_true", help="leave the fleet up afterwards")
+    if reuse_fleet:
+        parsed.add_argument(
+            "--reuse-fleet",
+            action="store_true",
+            help="measure on the fleet already up and deployed",
+        )
     return parsed
 
 
@@ -63,6 +72,21 @@ def output_folder(out: str | os.PathLike) -> Path:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def save_outputs(
+    out: Path,
+    results: dict,
+    names: tuple[str, str],
+    figures: Callable[[dict], dict],
+    render: Callable[[dict], str],
+) -> None:
+    """The results, their figures recomputed, as JSON and as the report rendered from them:
+    names is (results file, report file) in the folder out."""
+    results["figures"] = figures(results)
+    results_name, report_name = names
+    (out / results_name).write_text(json.dumps(results, indent=1) + "\n")
+    (out / report_name).write_text(render(results))
 
 
 def measure_and_save(

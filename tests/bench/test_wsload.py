@@ -225,7 +225,6 @@ def test_latency_since_a_mark_covers_only_the_later_round_trips(start_server, st
     wait_for(runner, lambda r: r.messages_acknowledged >= 50, "round trips before the mark")
     mark = runner.latency_mark()
     assert mark >= 50
-    assert runner.latency_since(runner.latency_mark())["max"] is None
     wait_for(runner, lambda r: r.messages_acknowledged >= mark + 50, "round trips after it")
     window = runner.latency_since(mark)
     assert 0 < window["p50"] <= window["p99"] <= window["max"]
