@@ -214,7 +214,7 @@ def test_a_flood_gets_429_many_addresses_pass_and_a_full_fleet_gets_503(routers)
         # Every process full: HAProxy's retries (on the app hosts, then at the edge) end
         # with the app's 503 and its Retry-After.
         capacity = edge.fleet_capacity(APPS)
-        with molecule_fleet().client_addresses(capacity // 2) as sources:
+        with molecule_fleet().client_addresses(capacity + 2) as sources:
             assert edge.fill_the_fleet(EDGE, capacity, sources) == edge.A_FULL_FLEET
     finally:
         run_ok("site.yml", *routers())
