@@ -2,17 +2,18 @@
 flood of new handshakes that fills what is left and goes on being refused.
 
     .venv/bin/python -m bench.flood [--out docs/benchmarks] [--clients 300] [--cap 100]
-                                    [--flooders 64] [--seconds 20] [--pause 0.1]
+                                    [--flooders 64] [--seconds 20] [--pauses 0.1 5]
                                     [--reuse-fleet] [--keep-fleet]
 
 bench/run.py's fleet (3 app hosts x 2 processes, 2 edges, NGINX on the app hosts). For each
 router at the edge (NGINX, then HAProxy): site.yml with every process capped at CAP connections
 (wsfleet_app_max_connections; the fleet takes 3 x 2 x CAP) and the per-address handshake limits
 off (the flood comes from one address here, which they would refuse first). CLIENTS established
-clients at 1 message per second through the first floating address, their round trips measured
-for SECONDS before the flood, then for SECONDS while FLOODERS clients in a process of their own
-open handshakes one after another: one accepted is held open (it fills the fleet), one refused is
-timed and tried again after PAUSE seconds, ignoring Retry-After, as a flood would.
+clients at 1 message per second through the first floating address. For each of PAUSES: their
+round trips measured for SECONDS, then for SECONDS while FLOODERS clients in a process of their
+own open handshakes one after another: one accepted is held open (it fills the fleet), one
+refused is timed and tried again after the pause (0.1 s: a flood that ignores Retry-After; 5 s:
+clients that honour the example app's). The flood's accepted connections close after it.
 
 What it reads: the flood's handshakes by outcome and how long a refusal took, the Retry-After
 the refusals carried, the connections the fleet took in all against its capacity, and the
@@ -43,7 +44,7 @@ from websockets.exceptions import InvalidStatus
 
 from bench import report as results_report
 from bench import routers, run
-from bench.report import fmt, section
+from bench.report import fmt, fmt_counter, section
 from wsfleet_support import benchmark, stats
 from wsfleet_support.markdown import render as render_template
 from wsfleet_support.wsload import (
@@ -62,7 +63,8 @@ CLIENTS = 300
 CAP = 100
 FLOODERS = 64
 SECONDS = 20.0
-PAUSE_SECONDS = 0.1
+# A flood that ignores Retry-After, then clients that honour the example app's 5 s.
+PAUSES_SECONDS = (0.1, 5.0)
 RATE = 1.0
 ACCEPTED = "accepted"
 REFUSED_FULL = "http 503"
@@ -80,7 +82,7 @@ async def flood(config: LoadConfig, seconds: float, pause: float) -> dict:
     until the end, those refused tried again after pause."""
     loop = asyncio.get_running_loop()
     options = connect_options(config)
-    started = loop.time()
+    started, cpu_before = loop.time(), time.process_time()
     held = []
     outcomes: Counter[str] = Counter()
     refusal_seconds: list[float] = []
@@ -103,11 +105,15 @@ async def flood(config: LoadConfig, seconds: float, pause: float) -> dict:
             await asyncio.sleep(pause)
 
     await asyncio.gather(*(flooder() for _ in range(config.clients)))
+    cpu_seconds = time.process_time() - cpu_before
     held_at_end = len(held)
     await asyncio.gather(*(websocket.close() for websocket in held), return_exceptions=True)
     return {
         "flooders": config.clients,
         "seconds": seconds,
+        "pause": pause,
+        # The flood's own process: a generator at a full core measures itself, not the fleet.
+        "cpu_seconds": round(cpu_seconds, 2),
         "outcomes": dict(outcomes.most_common()),
         "held_at_end": held_at_end,
         "refusal_seconds": stats.percentiles(refusal_seconds, (50, 90, 99)),
@@ -139,33 +145,41 @@ def processes_per_host() -> int:
     return os.cpu_count() or 1
 
 
+def one_flood(established: LoadRunner, args: argparse.Namespace, pause: float) -> dict:
+    """The established clients' round trips for a while, then during a flood."""
+    mark = established.latency_mark()
+    time.sleep(args.seconds)
+    before = established.latency_since(mark)
+    mark, cpu_before = established.latency_mark(), time.process_time()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        flooders = run.edge_load(args.flooders, 0.0, ramp_up=0.0)
+        flooded = pool.submit(flood_in_a_process, flooders, args.seconds, pause).result()
+    return {
+        "flood": flooded,
+        "latency_before": before,
+        "latency_during": established.latency_since(mark),
+        # This process holds the established clients (and little else meanwhile).
+        "established_cpu_seconds": round(time.process_time() - cpu_before, 2),
+    }
+
+
 def flood_under_established_clients(router: str, args: argparse.Namespace) -> dict:
     run.say(
         f"{routers.ROUTERS[router]}: {args.clients} established clients, then {args.flooders} "
-        f"flooders for {args.seconds:g} s against a fleet of {fleet_capacity(args.cap)}"
+        f"flooders for {args.seconds:g} s against a fleet of {fleet_capacity(args.cap)}, "
+        f"pausing {' then '.join(f'{pause:g} s' for pause in args.pauses)} after a refusal"
     )
     established = LoadRunner(run.edge_load(args.clients, RATE))
     established.start()
     established.wait_connected(timeout=args.clients / 40 + 120)
     time.sleep(run.SETTLE_SECONDS)
-    mark = established.latency_mark()
-    time.sleep(args.seconds)
-    before = established.latency_since(mark)
-    mark = established.latency_mark()
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-        flooders = run.edge_load(args.flooders, 0.0, ramp_up=0.0)
-        flooded = pool.submit(flood_in_a_process, flooders, args.seconds, args.pause).result()
-    during = established.latency_since(mark)
+    floods = [one_flood(established, args, pause) for pause in args.pauses]
     load = established.stop().to_dict()
     return {
         "capacity": fleet_capacity(args.cap),
-        "flood": flooded,
-        "established": {
-            "latency_before": before,
-            "latency_during": during,
-            **{key: load[key] for key in ESTABLISHED_KEYS},
-        },
+        "floods": floods,
+        "established": {key: load[key] for key in ESTABLISHED_KEYS},
     }
 
 
@@ -200,25 +214,33 @@ def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -
 # --- the report ---------------------------------------------------------------------------
 
 
-def router_figures(measured: Mapping[str, Any]) -> dict[str, Any]:
-    flooded, established = section(measured, "flood"), section(measured, "established")
+def flood_figures(
+    measured: Mapping[str, Any], one: Mapping[str, Any], seconds: Any
+) -> dict[str, Any]:
+    """One flood's row: what the fleet took and refused, and how the established fared."""
+    flooded, established = section(one, "flood"), section(measured, "established")
     outcomes = section(flooded, "outcomes")
-    before = section(established, "latency_before").get("p99")
-    during = section(established, "latency_during").get("p99")
+    before = section(one, "latency_before").get("p99")
+    during = section(one, "latency_during").get("p99")
     accepted = outcomes.get(ACCEPTED)
+    refused = outcomes.get(REFUSED_FULL, 0) if outcomes else None
     return {
+        "pause": flooded.get("pause"),
         "taken": None if accepted is None else accepted + established.get("clients_connected", 0),
         "capacity": measured.get("capacity"),
         "accepted": accepted,
-        "refused_full": outcomes.get(REFUSED_FULL, 0) if outcomes else None,
+        "refused_full": refused,
+        "refused_per_second": refused / seconds if refused is not None and seconds else None,
+        "flood_cpu_seconds": flooded.get("cpu_seconds"),
+        "established_cpu_seconds": one.get("established_cpu_seconds"),
         "other_outcomes": {
             key: count for key, count in outcomes.items() if key not in (ACCEPTED, REFUSED_FULL)
         },
         "refusal_p50": section(flooded, "refusal_seconds").get("p50"),
         "refusal_p99": section(flooded, "refusal_seconds").get("p99"),
         "retry_after": flooded.get("retry_after"),
-        "p50_before": section(established, "latency_before").get("p50"),
-        "p50_during": section(established, "latency_during").get("p50"),
+        "p50_before": section(one, "latency_before").get("p50"),
+        "p50_during": section(one, "latency_during").get("p50"),
         "p99_before": before,
         "p99_during": during,
         "p99_ratio": during / before if before and during is not None else None,
@@ -228,9 +250,14 @@ def router_figures(measured: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def results_figures(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def router_figures(measured: Mapping[str, Any], seconds: Any) -> list[dict[str, Any]]:
+    return [flood_figures(measured, one, seconds) for one in measured.get("floods", [])]
+
+
+def results_figures(results: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    seconds = section(results, "settings").get("seconds")
     return {
-        router: router_figures(measured)
+        router: router_figures(measured, seconds)
         for router, measured in section(results, "routers").items()
         if measured
     }
@@ -240,19 +267,25 @@ def ms(seconds: Any) -> str:
     return results_report.fmt_ms_from_seconds(seconds)
 
 
-def rows(figures: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+def cpu(seconds: Any) -> str:
+    return fmt(seconds, 1, "s")
+
+
+def rows(figures: Mapping[str, list[Mapping[str, Any]]]) -> list[list[str]]:
     return [
         [
             routers.ROUTERS[router],
+            fmt(row["pause"], 1, "s"),
             f"{fmt(row['taken'])} of {fmt(row['capacity'])}",
-            fmt(row["refused_full"]),
+            f"{fmt(row['refused_full'])} ({fmt(row['refused_per_second'], 0)}/s)"
+            + (f"; other: {fmt_counter(row['other_outcomes'])}" if row["other_outcomes"] else ""),
             f"{ms(row['refusal_p50'])} / {ms(row['refusal_p99'])}",
             results_report.fmt_counter(row["retry_after"]),
             f"{ms(row['p99_before'])} → {ms(row['p99_during'])} ({fmt(row['p99_ratio'], 2)} x)",
-            fmt(row["lost"]),
-            fmt(row["abnormal"]),
+            f"{cpu(row['flood_cpu_seconds'])} / {cpu(row['established_cpu_seconds'])}",
         ]
-        for router, row in figures.items()
+        for router, flood_rows in figures.items()
+        for row in flood_rows
     ]
 
 
@@ -282,7 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cap", type=int, default=CAP)
     parser.add_argument("--flooders", type=int, default=FLOODERS)
     parser.add_argument("--seconds", type=float, default=SECONDS)
-    parser.add_argument("--pause", type=float, default=PAUSE_SECONDS)
+    parser.add_argument("--pauses", type=float, nargs="+", default=list(PAUSES_SECONDS))
     return parser.parse_args(argv)
 
 
@@ -298,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "app_hosts": run.APP_HOSTS,
         "flooders": args.flooders,
         "seconds": args.seconds,
-        "pause": args.pause,
+        "pauses": args.pauses,
     }
     results = benchmark.new_results(
         "bench.flood", argv, settings=settings, playbooks={}, routers={}

@@ -30,18 +30,28 @@ def test_the_fleet_is_capped_and_the_limits_are_off():
     }
 
 
-def measured(p99_before, p99_during):
+def one_flood(pause, p99_before, p99_during):
     return {
-        "capacity": 600,
         "flood": {
+            "pause": pause,
+            "cpu_seconds": 19.5,
             "outcomes": {"accepted": 300, "http 503": 4200, "timeout": 2},
             "refusal_seconds": {"p50": 0.012, "p99": 0.08},
             "retry_after": {"5": 4200},
         },
+        "latency_before": {"p50": 0.004, "p99": p99_before},
+        "latency_during": {"p50": 0.006, "p99": p99_during},
+        "established_cpu_seconds": 3.2,
+    }
+
+
+def measured(*floods):
+    return {
+        "capacity": 600,
+        "floods": list(floods),
         "established": {
             "clients_connected": 300,
-            "latency_before": {"p50": 0.004, "p99": p99_before},
-            "latency_during": {"p50": 0.006, "p99": p99_during},
+            "messages_sent": 18000,
             "messages_lost": 0,
             "abnormal_closures": 0,
             "handshakes_failed": 0,
@@ -49,15 +59,16 @@ def measured(p99_before, p99_during):
     }
 
 
-def test_the_figures_add_the_established_clients_to_what_the_flood_took():
-    figures = flood.router_figures(measured(0.010, 0.015))
+def test_each_flood_adds_the_established_clients_to_what_it_took():
+    (figures,) = flood.router_figures(measured(one_flood(0.1, 0.010, 0.015)), 20.0)
     assert (figures["taken"], figures["capacity"]) == (600, 600)
-    assert figures["refused_full"] == 4200
+    assert (figures["refused_full"], figures["refused_per_second"]) == (4200, 210.0)
     assert figures["other_outcomes"] == {"timeout": 2}
     assert figures["p99_ratio"] == 0.015 / 0.010
+    assert figures["pause"] == 0.1
 
 
-def test_the_report_has_a_row_per_router_and_names_the_command():
+def test_the_report_has_a_row_per_router_and_flood_and_names_the_command():
     results = {
         "command": "python -m bench.flood --clients 300",
         "started": "2026-12-04T16:00:00Z",
@@ -70,12 +81,21 @@ def test_the_report_has_a_row_per_router_and_names_the_command():
             "app_hosts": 3,
             "flooders": 64,
             "seconds": 20.0,
-            "pause": 0.1,
+            "pauses": [0.1, 5.0],
         },
-        "routers": {"nginx": measured(0.010, 0.015), "haproxy": measured(0.010, 0.030)},
+        "routers": {
+            "nginx": measured(one_flood(0.1, 0.010, 0.015), one_flood(5.0, 0.010, 0.011)),
+            "haproxy": measured(one_flood(0.1, 0.010, 0.030)),
+        },
     }
     report = flood.render(results)
     assert "`.venv/bin/python -m bench.flood --clients 300`" in report
-    assert "| NGINX | 600 of 600 | 4,200 | 12.0 ms / 80.0 ms | 5: 4,200 |" in report
+    assert (
+        "| NGINX | 0.1 s | 600 of 600 | 4,200 (210/s); other: timeout: 2 | 12.0 ms / 80.0 ms |"
+        in report
+    )
+    assert "| NGINX | 5.0 s |" in report
     assert "10.0 ms → 30.0 ms (3.00 x)" in report
-    assert "timeout: 2" in report
+    assert "19.5 s / 3.2 s" in report
+    assert "0 messages lost of 18,000" in report
+    assert "other: timeout: 2" in report
