@@ -12,8 +12,11 @@ off (the flood comes from one address here, which they would refuse first). CLIE
 clients at 1 message per second through the first floating address. For each of PAUSES: their
 round trips measured for SECONDS, then for SECONDS while FLOODERS clients in a process of their
 own open handshakes one after another: one accepted is held open (it fills the fleet), one
-refused is timed and tried again after the pause (0.1 s: a flood that ignores Retry-After; 5 s:
-clients that honour the example app's). The flood's accepted connections close after it.
+refused is timed and tried again after the pause to twice it, at random (0.1 s: a flood that
+ignores Retry-After; 5 s: clients that honour the example app's, with jitter). The flood's
+accepted connections close after it. The established clients' round trips during the flood are
+read over all of it, and from the moment the fleet was full (the flood's first 503) to its end:
+the refusals alone, without the fill's burst of handshakes the fleet had room for.
 
 What it reads: the flood's handshakes by outcome and how long a refusal took, the Retry-After
 the refusals carried, the connections the fleet took in all against its capacity, and the
@@ -29,6 +32,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -66,6 +70,7 @@ SECONDS = 20.0
 # A flood that ignores Retry-After, then clients that honour the example app's 5 s.
 PAUSES_SECONDS = (0.1, 5.0)
 RATE = 1.0
+MARK_INTERVAL_SECONDS = 0.25
 ACCEPTED = "accepted"
 REFUSED_FULL = "http 503"
 # The issue's targets: refusals within 100 ms at the median, the established clients' p99 within
@@ -83,6 +88,7 @@ async def flood(config: LoadConfig, seconds: float, pause: float) -> dict:
     loop = asyncio.get_running_loop()
     options = connect_options(config)
     started, cpu_before = loop.time(), time.process_time()
+    full_at: list[float] = []
     held = []
     outcomes: Counter[str] = Counter()
     refusal_seconds: list[float] = []
@@ -102,7 +108,8 @@ async def flood(config: LoadConfig, seconds: float, pause: float) -> dict:
             outcomes[outcome] += 1
             if outcome == REFUSED_FULL:
                 refusal_seconds.append(loop.time() - began)
-            await asyncio.sleep(pause)
+                full_at.append(time.time())
+            await asyncio.sleep(pause * (1 + random.random()))
 
     await asyncio.gather(*(flooder() for _ in range(config.clients)))
     cpu_seconds = time.process_time() - cpu_before
@@ -114,6 +121,8 @@ async def flood(config: LoadConfig, seconds: float, pause: float) -> dict:
         "pause": pause,
         # The flood's own process: a generator at a full core measures itself, not the fleet.
         "cpu_seconds": round(cpu_seconds, 2),
+        # Wall clock, which the established clients' process shares.
+        "full_at_epoch": min(full_at) if full_at else None,
         "outcomes": dict(outcomes.most_common()),
         "held_at_end": held_at_end,
         "refusal_seconds": stats.percentiles(refusal_seconds, (50, 90, 99)),
@@ -145,20 +154,35 @@ def processes_per_host() -> int:
     return os.cpu_count() or 1
 
 
+def mark_after(marks: list[tuple[float, int]], moment: float | None) -> int:
+    """The first mark taken at or after moment (the last one if none was)."""
+    if moment is None:
+        return marks[-1][1]
+    return next((mark for at, mark in marks if at >= moment), marks[-1][1])
+
+
 def one_flood(established: LoadRunner, args: argparse.Namespace, pause: float) -> dict:
     """The established clients' round trips for a while, then during a flood."""
     mark = established.latency_mark()
     time.sleep(args.seconds)
     before = established.latency_since(mark)
     mark, cpu_before = established.latency_mark(), time.process_time()
+    # (wall clock, mark) every quarter second: where the refusals alone began, once known.
+    marks = []
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=spawn) as pool:
         flooders = run.edge_load(args.flooders, 0.0, ramp_up=0.0)
-        flooded = pool.submit(flood_in_a_process, flooders, args.seconds, pause).result()
+        flooding = pool.submit(flood_in_a_process, flooders, args.seconds, pause)
+        while not flooding.done():
+            marks.append((time.time(), established.latency_mark()))
+            time.sleep(MARK_INTERVAL_SECONDS)
+        flooded = flooding.result()
+    once_full = mark_after(marks, flooded["full_at_epoch"])
     return {
         "flood": flooded,
         "latency_before": before,
         "latency_during": established.latency_since(mark),
+        "latency_once_full": established.latency_since(once_full),
         # This process holds the established clients (and little else meanwhile).
         "established_cpu_seconds": round(time.process_time() - cpu_before, 2),
     }
@@ -222,6 +246,7 @@ def flood_figures(
     outcomes = section(flooded, "outcomes")
     before = section(one, "latency_before").get("p99")
     during = section(one, "latency_during").get("p99")
+    once_full = section(one, "latency_once_full").get("p99")
     accepted = outcomes.get(ACCEPTED)
     refused = outcomes.get(REFUSED_FULL, 0) if outcomes else None
     return {
@@ -244,6 +269,8 @@ def flood_figures(
         "p99_before": before,
         "p99_during": during,
         "p99_ratio": during / before if before and during is not None else None,
+        "p99_once_full": once_full,
+        "p99_once_full_ratio": once_full / before if before and once_full is not None else None,
         "lost": established.get("messages_lost"),
         "abnormal": established.get("abnormal_closures"),
         "established_failed_handshakes": established.get("handshakes_failed"),
@@ -282,6 +309,7 @@ def rows(figures: Mapping[str, list[Mapping[str, Any]]]) -> list[list[str]]:
             f"{ms(row['refusal_p50'])} / {ms(row['refusal_p99'])}",
             results_report.fmt_counter(row["retry_after"]),
             f"{ms(row['p99_before'])} → {ms(row['p99_during'])} ({fmt(row['p99_ratio'], 2)} x)",
+            f"{ms(row['p99_once_full'])} ({fmt(row['p99_once_full_ratio'], 2)} x)",
             f"{cpu(row['flood_cpu_seconds'])} / {cpu(row['established_cpu_seconds'])}",
         ]
         for router, flood_rows in figures.items()

@@ -19,8 +19,18 @@ def test_the_flood_fills_a_capped_process_and_is_then_refused_with_retry_after(s
     assert set(flooded["outcomes"]) == {flood.ACCEPTED, flood.REFUSED_FULL}
     assert flooded["retry_after"] == {"5": flooded["outcomes"][flood.REFUSED_FULL]}
     assert flooded["refusal_seconds"]["p50"] > 0
+    assert flooded["full_at_epoch"] is not None
     # The held connections were closed at the end.
     assert server.health()["connections"] == 0
+
+
+def test_the_refusals_alone_start_at_the_first_mark_after_the_fleet_was_full():
+    marks = [(100.0, 10), (100.25, 40), (100.5, 90)]
+    assert flood.mark_after(marks, 100.1) == 40
+    assert flood.mark_after(marks, 100.25) == 40
+    # Full after the last mark, or never: the last one.
+    assert flood.mark_after(marks, 101.0) == 90
+    assert flood.mark_after(marks, None) == 90
 
 
 def test_the_fleet_is_capped_and_the_limits_are_off():
@@ -41,6 +51,7 @@ def one_flood(pause, p99_before, p99_during):
         },
         "latency_before": {"p50": 0.004, "p99": p99_before},
         "latency_during": {"p50": 0.006, "p99": p99_during},
+        "latency_once_full": {"p50": 0.005, "p99": p99_before * 1.5},
         "established_cpu_seconds": 3.2,
     }
 
@@ -65,6 +76,7 @@ def test_each_flood_adds_the_established_clients_to_what_it_took():
     assert (figures["refused_full"], figures["refused_per_second"]) == (4200, 210.0)
     assert figures["other_outcomes"] == {"timeout": 2}
     assert figures["p99_ratio"] == 0.015 / 0.010
+    assert figures["p99_once_full_ratio"] == 1.5
     assert figures["pause"] == 0.1
 
 
@@ -95,7 +107,7 @@ def test_the_report_has_a_row_per_router_and_flood_and_names_the_command():
         in report
     )
     assert "| NGINX | 5.0 s |" in report
-    assert "10.0 ms → 30.0 ms (3.00 x)" in report
+    assert "10.0 ms → 30.0 ms (3.00 x) | 15.0 ms (1.50 x) |" in report
     assert "19.5 s / 3.2 s" in report
     assert "0 messages lost of 18,000" in report
     assert "other: timeout: 2" in report
