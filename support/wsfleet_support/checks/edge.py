@@ -228,8 +228,9 @@ def fleet_capacity(app_hosts):
 
 def fill_the_fleet(name, capacity, sources=()):
     """Hold capacity wss:// connections through a host (from the controller, or from each of
-    sources in turn, one each when there are capacity + 2), then try one more: what it got (status and Retry-After), whether an
-    established client is still served, and what a handshake gets once one client left."""
+    sources in turn, one each when there are capacity + 2), then try one more: what it got
+    (status and Retry-After), whether an established client is still served, and what a
+    handshake gets once one client left."""
     return asyncio.run(_fill(name, capacity, list(sources)))
 
 
