@@ -52,7 +52,8 @@ def test_a_full_process_refuses_handshakes_with_503_and_retry_after(start_server
 
 def test_without_a_cap_handshakes_are_never_refused_for_fullness(server):
     with contextlib.ExitStack() as stack:
-        clients = [stack.enter_context(server.connect("/")) for _ in range(20)]
+        paths = [f"/?client={number}" for number in range(20)]
+        clients = [stack.enter_context(server.connect(path)) for path in paths]
         echoed(clients[-1])
     assert server.health()["max_connections"] == 0
 
