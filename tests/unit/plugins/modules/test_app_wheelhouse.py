@@ -11,6 +11,7 @@ import functools
 import hashlib
 import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,23 +146,24 @@ def write_project_page(directory, wheels):
 
 @pytest.fixture(scope="session")
 def package_index(path_build, tmp_path_factory):
-    """A PEP 503 index on 127.0.0.1 serving the app wheel and the websockets wheels that the
-    path build downloaded: {"url": base URL, "requested": paths pip asked for}."""
+    """A PEP 503 index on 127.0.0.1 serving the app wheel and its dependencies' wheels that
+    the path build downloaded (websockets, prometheus-client), each project on its page:
+    {"url": base URL, "requested": paths pip asked for}."""
     root = tmp_path_factory.mktemp("index")
     wheels = {
         Path(path) / name
         for path in path_build["wheelhouses"].values()
         for name in os.listdir(path)
     }
-    by_name = {wheel.name: wheel for wheel in wheels}
-    write_project_page(root / "simple" / "wsfleet-echo", [by_name[APP_WHEEL]])
-    write_project_page(
-        root / "simple" / "websockets",
-        sorted(wheel for name, wheel in by_name.items() if name.startswith("websockets-")),
-    )
-    (root / "simple" / "index.html").write_text(
-        '<a href="wsfleet-echo/">wsfleet-echo</a><a href="websockets/">websockets</a>\n'
-    )
+    by_project = {}
+    for wheel in wheels:
+        # PEP 503 names: lower case, runs of "_" "-" "." as one "-".
+        project = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
+        by_project.setdefault(project, {})[wheel.name] = wheel
+    for project, named in by_project.items():
+        write_project_page(root / "simple" / project, sorted(named.values()))
+    links = "".join(f'<a href="{project}/">{project}</a>' for project in sorted(by_project))
+    (root / "simple" / "index.html").write_text(links + "\n")
 
     requested = []
     handler = type("Handler", (IndexHandler,), {"requested": requested})
@@ -417,11 +419,9 @@ setup(name="compiled-only", version="1.0", py_modules=["compiled_only"], distcla
 def app_depending_on(folder, *requirements):
     source = copy_app(folder / "echo_app")
     pyproject = source / "pyproject.toml"
-    listed = "".join(f', "{requirement}"' for requirement in requirements)
+    listed = "".join(f'"{requirement}", ' for requirement in requirements)
     pyproject.write_text(
-        pyproject.read_text().replace(
-            'dependencies = ["websockets>=14"]', f'dependencies = ["websockets>=14"{listed}]'
-        )
+        pyproject.read_text().replace("dependencies = [", f"dependencies = [{listed}", 1)
     )
     return source
 
