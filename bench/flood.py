@@ -46,9 +46,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from bench import report as results_report
 from bench import routers, run
-from bench.report import fmt, fmt_counter, section
+from bench.report import fmt, fmt_counter, fmt_ms_from_seconds, section
 from wsfleet_support import benchmark, stats
 from wsfleet_support.markdown import render as render_template
 from wsfleet_support.wsload import (
@@ -291,7 +290,7 @@ def results_figures(results: Mapping[str, Any]) -> dict[str, list[dict[str, Any]
 
 
 def ms(seconds: Any) -> str:
-    return results_report.fmt_ms_from_seconds(seconds)
+    return fmt_ms_from_seconds(seconds)
 
 
 def cpu(seconds: Any) -> str:
@@ -307,7 +306,7 @@ def rows(figures: Mapping[str, list[Mapping[str, Any]]]) -> list[list[str]]:
             f"{fmt(row['refused_full'])} ({fmt(row['refused_per_second'], 0)}/s)"
             + (f"; other: {fmt_counter(row['other_outcomes'])}" if row["other_outcomes"] else ""),
             f"{ms(row['refusal_p50'])} / {ms(row['refusal_p99'])}",
-            results_report.fmt_counter(row["retry_after"]),
+            fmt_counter(row["retry_after"]),
             f"{ms(row['p99_before'])} → {ms(row['p99_during'])} ({fmt(row['p99_ratio'], 2)} x)",
             f"{ms(row['p99_once_full'])} ({fmt(row['p99_once_full_ratio'], 2)} x)",
             f"{cpu(row['flood_cpu_seconds'])} / {cpu(row['established_cpu_seconds'])}",

@@ -153,24 +153,14 @@ def echo_across(name, action):
     return asyncio.run(_hold_connection_across(name, action))
 
 
-async def _flood(name, count, sources):
-    # Looked up once: every handshake starts at once.
-    connect_address = address(name)
-
-    async def one_handshake(number):
-        # The controller's own address, or each handshake from the next of sources in turn.
-        bind = {"local_addr": (sources[number % len(sources)], 0)} if sources else {}
-        try:
-            async with _wss(name, connect_address=connect_address, **bind):
-                return 101
-        except InvalidStatus as error:
-            return error.response.status_code
-
-    return await asyncio.gather(*(one_handshake(number) for number in range(count)))
+def _from_source(sources, number):
+    """connect() options for the number-th handshake: the controller's own address, or the
+    next of sources in turn."""
+    return {"local_addr": (sources[number % len(sources)], 0)} if sources else {}
 
 
-async def _refusal(name, connect_address, bind):
-    """(status, Retry-After) of a handshake a full fleet answers; (101, None) if accepted."""
+async def _answer(name, connect_address, bind):
+    """(status, Retry-After) of one handshake, closed at once: (101, None) if accepted."""
     try:
         async with _wss(name, connect_address=connect_address, **bind):
             return 101, None
@@ -178,11 +168,20 @@ async def _refusal(name, connect_address, bind):
         return refusal.response.status_code, refusal.response.headers.get("Retry-After")
 
 
+async def _flood(name, count, sources):
+    # Looked up once: every handshake starts at once.
+    connect_address = address(name)
+    answers = await asyncio.gather(
+        *(_answer(name, connect_address, _from_source(sources, n)) for n in range(count))
+    )
+    return [status for status, _retry_after in answers]
+
+
 async def _fill(name, capacity, sources):
     connect_address = address(name)
 
     def bind(number):
-        return {"local_addr": (sources[number % len(sources)], 0)} if sources else {}
+        return _from_source(sources, number)
 
     async with contextlib.AsyncExitStack() as stack:
         # One after the other, each echoing once: every router counts it before the next.
@@ -194,13 +193,13 @@ async def _fill(name, capacity, sources):
             await websocket.send(f"m{number}")
             assert await asyncio.wait_for(websocket.recv(), 10) == f"m{number}"
             held.append(websocket)
-        refused = await _refusal(name, connect_address, bind(capacity))
+        refused = await _answer(name, connect_address, bind(capacity))
         # The established clients are served meanwhile.
         await held[0].send("still")
         still_served = await asyncio.wait_for(held[0].recv(), 10) == "still"
         # One leaves: its place is free again.
         await held[-1].close()
-        after_one_left = await _refusal(name, connect_address, bind(capacity + 1))
+        after_one_left = await _answer(name, connect_address, bind(capacity + 1))
     return {
         "refused": refused[0],
         "retry_after": refused[1],

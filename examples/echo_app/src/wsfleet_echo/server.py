@@ -97,11 +97,7 @@ class EchoApp:
 
     def metrics_response(self, connection: ServerConnection) -> Response:
         text, content_type = self.metrics.render()
-        response = connection.respond(http.HTTPStatus.OK, text)
-        del response.headers["Content-Type"]
-        response.headers["Content-Type"] = content_type
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return fresh(connection.respond(http.HTTPStatus.OK, text), content_type)
 
     def health_response(self, connection: ServerConnection) -> Response:
         # 503 while draining lets a load balancer stop routing here before we exit.
@@ -114,12 +110,7 @@ class EchoApp:
             "connections": len(connection.server.connections),
             "max_connections": self.settings.max_connections,
         }
-        response = connection.respond(status, json.dumps(body) + "\n")
-        # respond() sets text/plain and Headers.__setitem__ appends, so replace it.
-        del response.headers["Content-Type"]
-        response.headers["Content-Type"] = "application/json"
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return fresh(connection.respond(status, json.dumps(body) + "\n"), "application/json")
 
     async def handle(self, connection: ServerConnection) -> None:
         """Run the handler of the path that process_request let through."""
@@ -145,6 +136,15 @@ class EchoApp:
                 self.metrics.messages_sent.inc(len(self.broadcast_clients))
         finally:
             self.broadcast_clients.discard(connection)
+
+
+def fresh(response: Response, content_type: str) -> Response:
+    """A response of this content type that no cache keeps: health and metrics are now's."""
+    # respond() sets text/plain and Headers.__setitem__ appends, so replace it.
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = content_type
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def start_listening(app: EchoApp, settings: Settings) -> Server:
