@@ -1,6 +1,7 @@
 """The local fleet: real Debian hosts, as podman containers booting systemd, reached over SSH.
 
-    localfleet.py up      [--name NAME] [--app N] [--edge N] [--acme N] [--suite SUITE]
+    localfleet.py up      [--name NAME] [--app N] [--edge N] [--acme N] [--monitoring N]
+                          [--suite SUITE]
                           [--host NAME:GROUP[:SUITE] ...]   (instead of the counts)
     localfleet.py down    [--name NAME]
     localfleet.py status  [--name NAME]
@@ -13,7 +14,7 @@ Only the standard library is used, so it runs before any virtualenv exists.
 
 The fleet has the topology most fleets have: two networks. Clients reach the edge on the
 public one (<name>-public); the edge reaches the app hosts on a private one (<name>), which
-only the app hosts, the edge and the ACME host join. Each host's inventory address is on the
+only the app hosts, the edge, the ACME host and the monitoring host join. Each host's inventory address is on the
 public network when it has one, so the edge reaches the app hosts from another address than
 the one the inventory names. The controller is on both (podman's bridges): it reaches the
 app hosts directly, as over a VPN or a bastion.
@@ -446,7 +447,12 @@ def cmd_up(args: argparse.Namespace) -> None:
     if args.host:
         hosts = parse_host_specs(args.name, args.host, args.suite)
     else:
-        shape = {"app": args.app, "edge": args.edge, "acme": args.acme}
+        shape = {
+            "app": args.app,
+            "edge": args.edge,
+            "acme": args.acme,
+            "monitoring": args.monitoring,
+        }
         hosts = fleet_hosts(args.name, {g: n for g, n in shape.items() if n > 0}, args.suite)
     tags = {suite: ensure_image(suite) for suite in sorted({host.suite for host in hosts})}
     key = ensure_ssh_key()
@@ -526,6 +532,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             p.add_argument("--app", type=int, default=3, help="hosts in group app")
             p.add_argument("--edge", type=int, default=2, help="hosts in group edge")
             p.add_argument("--acme", type=int, default=1, help="hosts in group acme (Pebble)")
+            p.add_argument(
+                "--monitoring",
+                type=int,
+                default=1,
+                help="hosts in group monitoring (Prometheus, on both networks)",
+            )
             p.add_argument("--suite", default="bookworm", help="Debian suite of the hosts")
             p.add_argument(
                 "--host",

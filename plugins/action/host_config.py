@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.wsfleet.deploy.plugins.plugin_utils.prerequisites import (
     install_prerequisites,
@@ -34,7 +35,12 @@ class ActionModule(ActionBase):
             result.update(first)
             return result
 
-        changed_keys = install_prerequisites(self._execute_module, first["needs"], task_vars)
+        changed_keys = install_prerequisites(
+            self._execute_module,
+            first["needs"],
+            task_vars,
+            install_recommends=boolean(arguments.get("install_recommends", True)),
+        )
         second = self._execute_module(
             MODULE,
             module_args=dict(arguments, prerequisites_changed=changed_keys),

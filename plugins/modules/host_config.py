@@ -35,6 +35,12 @@ options:
     type: list
     elements: str
     default: []
+  install_recommends:
+    description:
+      - Whether the packages of O(packages) are installed with the packages they recommend (apt's
+        default), or only with those they depend on. Its action plugin installs them.
+    type: bool
+    default: true
   absent_packages:
     description:
       - Debian packages that must not be installed (purged, before O(packages) are installed).
@@ -375,6 +381,7 @@ def files_spec(secret):
 
 ARGUMENT_SPEC = dict(
     packages=dict(type="list", elements="str", default=[]),
+    install_recommends=dict(type="bool", default=True),
     absent_packages=dict(type="list", elements="str", default=[]),
     groups=dict(
         type="list",

@@ -109,6 +109,18 @@ def test_steps_for_what_is_missing(needs, steps):
     assert prerequisite_steps(needs) == steps
 
 
+def test_packages_without_their_recommends():
+    needs = {"packages": ["prometheus"], "absent_packages": ["nginx"]}
+    assert prerequisite_steps(needs, install_recommends=False) == [
+        ("ansible.builtin.apt", {"name": ["nginx"], "state": "absent", "purge": True}, "packages"),
+        (
+            "ansible.builtin.apt",
+            dict(INSTALL, name=["prometheus"], install_recommends=False),
+            "packages",
+        ),
+    ]
+
+
 class Modules:
     """Stands in for an action plugin's _execute_module: results by module name."""
 
