@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from wsfleet_support.checks import edge, tls
+from wsfleet_support.checks import edge, monitoring, tls
 from wsfleet_support.checks.app import current_release, example_app_at_version, hosts_of
 from wsfleet_support.checks.live_load import (
     assert_nothing_dropped,
@@ -123,6 +123,12 @@ def test_haproxy_runs_everywhere_and_nginx_is_gone():
         assert not host.file("/etc/nginx").exists
         # What runs is what the role checked.
         assert host.run("haproxy -c -q -f /etc/haproxy/haproxy.cfg").rc == 0
+
+
+def test_prometheus_scrapes_every_haproxy_and_counts_each_processs_connections():
+    # The router targets follow the switch: HAProxy's own exporter on every host.
+    monitoring.assert_every_target_up("haproxy")
+    monitoring.assert_prometheus_counts_what_the_clients_hold(CLIENTS)
 
 
 def test_the_edge_serves_a_pebble_certificate_to_mozillas_intermediate_profile():

@@ -6,7 +6,7 @@ The steps depend on each other: tests of one module, run in file order.
 
 import re
 
-from wsfleet_support.checks import edge, tls
+from wsfleet_support.checks import edge, monitoring, tls
 from wsfleet_support.checks.app import hosts_of
 from wsfleet_support.checks.playbooks import PROJECT, changed_counts, run_ok
 from wsfleet_support.fleet import molecule_fleet
@@ -153,8 +153,42 @@ def test_a_full_fleet_answers_503_with_retry_after_and_serves_again():
     # One handshake from each client address (NGINX's burst of 3 lets 4 at once from one, and
     # the test before used some already): refused only for being full.
     capacity = edge.fleet_capacity(APPS)
+    near_cap = []
     with molecule_fleet().client_addresses(capacity + 2) as sources:
-        assert edge.fill_the_fleet(EDGE, capacity, sources) == edge.A_FULL_FLEET
+        full = edge.fill_the_fleet(
+            EDGE, capacity, sources, while_full=lambda: near_cap.append(_near_cap_alerts())
+        )
+    assert full == edge.A_FULL_FLEET
+    # While full, Prometheus fired WsfleetProcessNearCap for every process, and Alertmanager
+    # got it; once the clients left, it cleared.
+    every_process = set(monitoring.expected_targets("nginx")["app"])
+    assert near_cap == [(every_process, every_process)]
+    monitoring.wait_until(lambda: not monitoring.active("WsfleetProcessNearCap"), "cleared")
+
+
+def _near_cap_alerts():
+    """The processes WsfleetProcessNearCap fires for in Prometheus, once it fires for every
+    one, and those Alertmanager got."""
+    every_process = set(monitoring.expected_targets("nginx")["app"])
+
+    def processes(alerts):
+        return {(("host", alert["host"]), ("slot", alert["slot"])) for alert in alerts}
+
+    in_prometheus = monitoring.wait_until(
+        lambda: (
+            processes(monitoring.firing("WsfleetProcessNearCap")) == every_process
+            and processes(monitoring.firing("WsfleetProcessNearCap"))
+        ),
+        "firing for every process",
+    )
+    in_alertmanager = monitoring.wait_until(
+        lambda: (
+            processes(monitoring.alertmanager_alerts("WsfleetProcessNearCap")) == every_process
+            and processes(monitoring.alertmanager_alerts("WsfleetProcessNearCap"))
+        ),
+        "in Alertmanager for every process",
+    )
+    return in_prometheus, in_alertmanager
 
 
 def test_back_to_the_site_defaults():

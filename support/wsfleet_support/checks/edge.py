@@ -177,7 +177,7 @@ async def _flood(name, count, sources):
     return [status for status, _retry_after in answers]
 
 
-async def _fill(name, capacity, sources):
+async def _fill(name, capacity, sources, while_full):
     connect_address = address(name)
 
     def bind(number):
@@ -194,6 +194,8 @@ async def _fill(name, capacity, sources):
             assert await asyncio.wait_for(websocket.recv(), 10) == f"m{number}"
             held.append(websocket)
         refused = await _answer(name, connect_address, bind(capacity))
+        if while_full:
+            await asyncio.to_thread(while_full)
         # The established clients are served meanwhile.
         await held[0].send("still")
         still_served = await asyncio.wait_for(held[0].recv(), 10) == "still"
@@ -225,12 +227,13 @@ def fleet_capacity(app_hosts):
     return capacity
 
 
-def fill_the_fleet(name, capacity, sources=()):
+def fill_the_fleet(name, capacity, sources=(), while_full=None):
     """Hold capacity wss:// connections through a host (from the controller, or from each of
     sources in turn, one each when there are capacity + 2), then try one more: what it got
     (status and Retry-After), whether an established client is still served, and what a
-    handshake gets once one client left."""
-    return asyncio.run(_fill(name, capacity, list(sources)))
+    handshake gets once one client left. while_full() runs (in a thread) after the refusal,
+    while every connection is still held."""
+    return asyncio.run(_fill(name, capacity, list(sources), while_full))
 
 
 def handshake_flood(name, count, sources=()):
