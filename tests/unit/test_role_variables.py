@@ -20,6 +20,7 @@ FLEET_SHARED_NAMES = {
     "wsfleet_app_hosts",
     "wsfleet_edge_hosts",
     "wsfleet_edge_floating_addresses",
+    "wsfleet_monitoring_hosts",
     "wsfleet_router",
 }
 FLEET_SHARED_PREFIXES = ("wsfleet_rolling_", "wsfleet_switch_", "wsfleet_check_")
