@@ -34,7 +34,12 @@ class ActionModule(ActionBase):
             result.update(first)
             return result
 
-        changed_keys = install_prerequisites(self._execute_module, first["needs"], task_vars)
+        changed_keys = install_prerequisites(
+            self._execute_module,
+            first["needs"],
+            task_vars,
+            install_recommends=arguments.get("install_recommends", True),
+        )
         second = self._execute_module(
             MODULE,
             module_args=dict(arguments, prerequisites_changed=changed_keys),

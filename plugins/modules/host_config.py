@@ -41,6 +41,13 @@ options:
     type: list
     elements: str
     default: []
+  install_recommends:
+    description:
+      - Whether installing O(packages) also installs the packages they recommend (APT's default). V(false)
+        keeps a host to what the packages need, such as an exporter without the collectors and tools it
+        recommends.
+    type: bool
+    default: true
   groups:
     description: Groups that must exist.
     type: list
@@ -376,6 +383,7 @@ def files_spec(secret):
 ARGUMENT_SPEC = dict(
     packages=dict(type="list", elements="str", default=[]),
     absent_packages=dict(type="list", elements="str", default=[]),
+    install_recommends=dict(type="bool", default=True),
     groups=dict(
         type="list",
         elements="dict",

@@ -18,7 +18,7 @@ PACKAGES = "packages"
 USERS = "users"
 
 
-def prerequisite_steps(needs):
+def prerequisite_steps(needs, install_recommends=True):
     """(module, arguments, what it changes) for each missing prerequisite, in order: the
     packages to purge go before the ones to install (another router's, holding its ports)."""
     steps = []
@@ -32,6 +32,9 @@ def prerequisite_steps(needs):
             update_cache=True,
             cache_valid_time=APT_CACHE_VALID_SECONDS,
         )
+        # Said only when it differs from APT's default, so existing calls stay as they were.
+        if not install_recommends:
+            install["install_recommends"] = False
         steps.append(("ansible.builtin.apt", install, PACKAGES))
     for group in needs.get("groups") or []:
         steps.append(("ansible.builtin.group", dict(group), USERS))
@@ -43,11 +46,11 @@ def prerequisite_steps(needs):
     return steps
 
 
-def install_prerequisites(execute_module, needs, task_vars):
+def install_prerequisites(execute_module, needs, task_vars, install_recommends=True):
     """Run each step (execute_module is the action plugin's _execute_module); return what
     changed, among 'packages' and 'users'. A step that fails stops with its module's message."""
     changed = []
-    for module, arguments, changes in prerequisite_steps(needs):
+    for module, arguments, changes in prerequisite_steps(needs, install_recommends):
         outcome = execute_module(module, module_args=arguments, task_vars=task_vars)
         if outcome.get("failed"):
             raise AnsibleActionFail(

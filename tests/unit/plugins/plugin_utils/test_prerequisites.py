@@ -109,6 +109,13 @@ def test_steps_for_what_is_missing(needs, steps):
     assert prerequisite_steps(needs) == steps
 
 
+def test_install_without_recommends():
+    (step,) = prerequisite_steps({"packages": ["prometheus-node-exporter"]}, install_recommends=False)
+    module, arguments, changes = step
+    assert (module, changes) == ("ansible.builtin.apt", "packages")
+    assert arguments["install_recommends"] is False
+
+
 class Modules:
     """Stands in for an action plugin's _execute_module: results by module name."""
 
