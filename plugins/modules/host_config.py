@@ -43,9 +43,9 @@ options:
     default: []
   install_recommends:
     description:
-      - Whether installing O(packages) also installs the packages they recommend (APT's default). V(false)
-        keeps a host to what the packages need, such as an exporter without the collectors and tools it
-        recommends.
+      - Whether installing O(packages) also installs the packages they recommend (APT's
+        default). V(false) keeps a host to what the packages need, such as an exporter without
+        the collectors and tools it recommends.
     type: bool
     default: true
   groups:

@@ -110,7 +110,8 @@ def test_steps_for_what_is_missing(needs, steps):
 
 
 def test_install_without_recommends():
-    (step,) = prerequisite_steps({"packages": ["prometheus-node-exporter"]}, install_recommends=False)
+    needs = {"packages": ["prometheus-node-exporter"]}
+    (step,) = prerequisite_steps(needs, install_recommends=False)
     module, arguments, changes = step
     assert (module, changes) == ("ansible.builtin.apt", "packages")
     assert arguments["install_recommends"] is False
