@@ -19,6 +19,7 @@ ROLES = sorted(path.name for path in ROLES_DIR.iterdir() if (path / "tasks").is_
 FLEET_SHARED_NAMES = {
     "wsfleet_app_hosts",
     "wsfleet_edge_hosts",
+    "wsfleet_monitoring_hosts",
     "wsfleet_edge_floating_addresses",
     "wsfleet_router",
 }
