@@ -163,7 +163,7 @@ def test_each_slot_is_reached_alone_through_the_metrics_port(host, process_count
     assert answer.rc != 0 and "answered 404" in answer.stderr
 
 
-def test_the_exporters_answer_the_controller_only(host):
+def test_the_exporters_answer_the_monitoring_sources_only(host):
     address = host.ansible.get_variables()["ansible_host"]
     node = app.scrape(address, app.NODE_EXPORTER_PORT)
     # The app's units, their restarts counted.
@@ -176,6 +176,9 @@ def test_the_exporters_answer_the_controller_only(host):
     edge = app.remote_host(app.hosts_of("edge")[0])
     for port in (app.METRICS_PORT, app.NODE_EXPORTER_PORT, app.NGINX_EXPORTER_PORT):
         assert app.port_open_from(edge, address, port) == "ConnectionRefusedError"
+        # The monitoring hosts, where the fleet has them (every address of them is let in).
+        for monitoring in map(app.remote_host, app.hosts_of("monitoring")):
+            assert app.port_open_from(monitoring, address, port) == "open"
     # An app host is no monitoring host either: the edge's address on their shared network.
     edge_address = edge.check_output(f"ip -4 -o route get {address}").split(" src ")[1].split()[0]
     assert (
