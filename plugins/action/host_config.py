@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.wsfleet.deploy.plugins.plugin_utils.prerequisites import (
     install_prerequisites,
@@ -39,7 +38,7 @@ class ActionModule(ActionBase):
             self._execute_module,
             first["needs"],
             task_vars,
-            install_recommends=boolean(arguments.get("install_recommends", True)),
+            install_recommends=arguments.get("install_recommends", True),
         )
         second = self._execute_module(
             MODULE,

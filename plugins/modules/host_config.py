@@ -35,18 +35,19 @@ options:
     type: list
     elements: str
     default: []
-  install_recommends:
-    description:
-      - Whether the packages of O(packages) are installed with the packages they recommend (apt's
-        default), or only with those they depend on. Its action plugin installs them.
-    type: bool
-    default: true
   absent_packages:
     description:
       - Debian packages that must not be installed (purged, before O(packages) are installed).
     type: list
     elements: str
     default: []
+  install_recommends:
+    description:
+      - Whether installing O(packages) also installs the packages they recommend (APT's
+        default). V(false) keeps a host to what the packages need, such as an exporter without
+        the collectors and tools it recommends.
+    type: bool
+    default: true
   groups:
     description: Groups that must exist.
     type: list
@@ -381,8 +382,8 @@ def files_spec(secret):
 
 ARGUMENT_SPEC = dict(
     packages=dict(type="list", elements="str", default=[]),
-    install_recommends=dict(type="bool", default=True),
     absent_packages=dict(type="list", elements="str", default=[]),
+    install_recommends=dict(type="bool", default=True),
     groups=dict(
         type="list",
         elements="dict",

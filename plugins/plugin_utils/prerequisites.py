@@ -20,8 +20,7 @@ USERS = "users"
 
 def prerequisite_steps(needs, install_recommends=True):
     """(module, arguments, what it changes) for each missing prerequisite, in order: the
-    packages to purge go before the ones to install (another router's, holding its ports).
-    Without install_recommends, apt installs only what the packages depend on."""
+    packages to purge go before the ones to install (another router's, holding its ports)."""
     steps = []
     if needs.get("absent_packages"):
         purge = dict(name=needs["absent_packages"], state="absent", purge=True)
@@ -33,6 +32,7 @@ def prerequisite_steps(needs, install_recommends=True):
             update_cache=True,
             cache_valid_time=APT_CACHE_VALID_SECONDS,
         )
+        # Said only when it differs from APT's default, so existing calls stay as they were.
         if not install_recommends:
             install["install_recommends"] = False
         steps.append(("ansible.builtin.apt", install, PACKAGES))

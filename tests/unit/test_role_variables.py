@@ -19,8 +19,8 @@ ROLES = sorted(path.name for path in ROLES_DIR.iterdir() if (path / "tasks").is_
 FLEET_SHARED_NAMES = {
     "wsfleet_app_hosts",
     "wsfleet_edge_hosts",
-    "wsfleet_edge_floating_addresses",
     "wsfleet_monitoring_hosts",
+    "wsfleet_edge_floating_addresses",
     "wsfleet_router",
 }
 FLEET_SHARED_PREFIXES = ("wsfleet_rolling_", "wsfleet_switch_", "wsfleet_check_")

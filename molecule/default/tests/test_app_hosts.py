@@ -149,3 +149,39 @@ def test_only_the_edge_reaches_the_app_hosts_nginx(host):
     # The role's own table only; SSH (this very check) still works.
     assert "table inet wsfleet" in host.check_output("nft list tables")
     assert host.service("wsfleet-firewall.service").is_enabled
+
+
+def test_each_slot_is_reached_alone_through_the_metrics_port(host, process_count):
+    for slot in range(1, process_count + 1):
+        samples = app.metrics_on_port(host, "127.0.0.1", app.METRICS_PORT, f"/slots/{slot}/metrics")
+        info = next(dict(labels) for name, labels in samples if name == "wsfleet_app_info")
+        assert info["instance"] == str(slot)
+        url = f"ws://127.0.0.1:{app.METRICS_PORT}/slots/{slot}/"
+        assert app.websocket_echo(host, url) == f"ping through {url}"
+    unknown = f"/slots/{process_count + 1}/metrics"
+    answer = host.run(app.probe_command(host, "get", "127.0.0.1", app.METRICS_PORT, unknown))
+    assert answer.rc != 0 and "answered 404" in answer.stderr
+
+
+def test_the_exporters_answer_the_monitoring_sources_only(host):
+    address = host.ansible.get_variables()["ansible_host"]
+    node = app.scrape(address, app.NODE_EXPORTER_PORT)
+    # The app's units, their restarts counted.
+    assert any(
+        name == "node_systemd_service_restart_total"
+        and dict(labels)["name"].startswith(f"{app.APP}@")
+        for name, labels in node
+    )
+    assert "nginx_connections_active" in app.names(app.scrape(address, app.NGINX_EXPORTER_PORT))
+    edge = app.remote_host(app.hosts_of("edge")[0])
+    for port in (app.METRICS_PORT, app.NODE_EXPORTER_PORT, app.NGINX_EXPORTER_PORT):
+        assert app.port_open_from(edge, address, port) == "ConnectionRefusedError"
+        # The monitoring hosts, where the fleet has them (every address of them is let in).
+        for monitoring in map(app.remote_host, app.hosts_of("monitoring")):
+            assert app.port_open_from(monitoring, address, port) == "open"
+    # An app host is no monitoring host either: the edge's address on their shared network.
+    edge_address = edge.check_output(f"ip -4 -o route get {address}").split(" src ")[1].split()[0]
+    assert (
+        app.port_open_from(host, edge_address, app.NODE_EXPORTER_PORT) == "ConnectionRefusedError"
+    )
+    assert app.port_open_from(host, edge_address, app.METRICS_PORT) == "ConnectionRefusedError"

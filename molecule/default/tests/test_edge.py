@@ -8,7 +8,7 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from wsfleet_support.checks import tls
+from wsfleet_support.checks import app, tls
 from wsfleet_support.checks.app import hosts_of
 from wsfleet_support.checks.edge import echo_many, echo_through
 from wsfleet_support.fleet import SHARED_NAME
@@ -141,3 +141,14 @@ def test_edge_hides_the_nginx_version(host):
     assert headers["Server"] == "nginx"
     _, headers = tls.http_get(edge_address(host), tls.fleet_name(host.backend.host))
     assert headers["Server"] == "nginx"
+
+
+def test_the_edges_exporters_answer_the_monitoring_sources(host):
+    address = host.ansible.get_variables()["ansible_host"]
+    assert "node_systemd_unit_state" in app.names(app.scrape(address, app.NODE_EXPORTER_PORT))
+    assert "nginx_connections_active" in app.names(app.scrape(address, app.NGINX_EXPORTER_PORT))
+    # NGINX's counters go to the local exporter only.
+    stub_status = host.run(
+        app.probe_command(host, "get", address, app.METRICS_PORT, "/stub_status")
+    )
+    assert "answered 403" in stub_status.stderr

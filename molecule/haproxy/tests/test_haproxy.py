@@ -11,7 +11,13 @@ import time
 import pytest
 
 from wsfleet_support.checks import edge, monitoring, tls
-from wsfleet_support.checks.app import current_release, example_app_at_version, hosts_of
+from wsfleet_support.checks.app import (
+    METRICS_PORT,
+    current_release,
+    example_app_at_version,
+    hosts_of,
+    scrape,
+)
 from wsfleet_support.checks.live_load import (
     assert_nothing_dropped,
     live_clients,
@@ -123,6 +129,20 @@ def test_haproxy_runs_everywhere_and_nginx_is_gone():
         assert not host.file("/etc/nginx").exists
         # What runs is what the role checked.
         assert host.run("haproxy -c -q -f /etc/haproxy/haproxy.cfg").rc == 0
+
+
+def test_haproxy_serves_its_metrics_per_server_and_the_nginx_exporter_is_gone():
+    for name in [EDGE, *APPS]:
+        samples = scrape(edge.address(name), METRICS_PORT)
+        servers = {
+            dict(labels).get("server")
+            for sample, labels in samples
+            if sample == "haproxy_server_current_sessions"
+        }
+        # Each app process on an app host (p1, p2...), each app host at the edge.
+        assert servers >= ({"p1"} if name in APPS else set(APPS))
+        assert not edge.remote(name).package("prometheus-nginx-exporter").is_installed
+        assert edge.remote(name).package("prometheus-node-exporter").is_installed
 
 
 def test_prometheus_scrapes_every_haproxy_and_counts_each_processs_connections():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import urllib.request
 from pathlib import Path
 
 from wsfleet_support import prometheus, remote
@@ -17,6 +18,10 @@ BASE_DIR = f"/srv/{APP}"
 CONFIG_DIR = f"/etc/{APP}"
 RUNTIME_DIR = f"/run/{APP}"
 VENV_PYTHON = f"{BASE_DIR}/current/venv/bin/python"
+# The router's metrics listener and the exporters' ports (their roles' defaults).
+METRICS_PORT = 9180
+NODE_EXPORTER_PORT = 9100
+NGINX_EXPORTER_PORT = 9113
 
 # A process's systemd unit: slot N runs as <app>@Na or <app>@Nb (the other side is a surge
 # successor for a moment during a rollout).
@@ -87,6 +92,29 @@ def healthz(host, socket_path):
 def metrics(host, socket_path):
     """{(sample name, sorted labels): value} of GET /metrics on one process's unix socket."""
     return prometheus.samples(host.check_output(probe_command(host, "metrics", socket_path)))
+
+
+def metrics_on_port(host, address, port, path="/metrics"):
+    """{(sample name, sorted labels): value} of GET PATH on ADDRESS:PORT, from inside the host:
+    a router's metrics listener, an exporter."""
+    return prometheus.samples(host.check_output(probe_command(host, "get", address, port, path)))
+
+
+def scrape(address, port, path="/metrics"):
+    """{(sample name, sorted labels): value} of GET PATH on ADDRESS:PORT from the controller,
+    where Prometheus would stand (an allowed metrics source)."""
+    with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=10) as response:
+        return prometheus.samples(response.read().decode())
+
+
+def port_open_from(source, address, port):
+    """Whether SOURCE (a testinfra host) reaches ADDRESS:PORT: "open", or the error's name."""
+    return source.check_output(probe_command(source, "port-open", address, port))
+
+
+def names(samples):
+    """The sample names of a scrape."""
+    return {name for name, _ in samples}
 
 
 def healthz_over_tcp(host, port):

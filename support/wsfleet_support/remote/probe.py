@@ -213,6 +213,11 @@ def main(argv: list[str]) -> int:
         if status != 200:
             sys.exit(f"GET /metrics on {args[0]} answered {status}")
         sys.stdout.write(body.decode())
+    elif command == "get":
+        status, body = get(http.client.HTTPConnection(args[0], int(args[1]), timeout=5), args[2])
+        if status != 200:
+            sys.exit(f"GET {args[2]} on {args[0]}:{args[1]} answered {status}")
+        sys.stdout.write(body.decode())
     elif command == "sample":
         sample(args[0])
     elif command == "floor":
