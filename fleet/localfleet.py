@@ -14,10 +14,10 @@ Only the standard library is used, so it runs before any virtualenv exists.
 
 The fleet has the topology most fleets have: two networks. Clients reach the edge on the
 public one (<name>-public); the edge reaches the app hosts on a private one (<name>), which
-only the app hosts, the edge, the ACME host and the monitoring host join. Each host's inventory address is on the
-public network when it has one, so the edge reaches the app hosts from another address than
-the one the inventory names. The controller is on both (podman's bridges): it reaches the
-app hosts directly, as over a VPN or a bastion.
+only the app hosts, the edge, the ACME host and the monitoring host join. Each host's
+inventory address is on the public network when it has one, so the edge reaches the app hosts
+from another address than the one the inventory names. The controller is on both (podman's
+bridges): it reaches the app hosts directly, as over a VPN or a bastion.
 
 With two edge hosts or more, the public network also has one floating address per edge host
 (wsfleet_edge_floating_addresses in the inventory), which keepalived moves between them: the
