@@ -140,8 +140,7 @@ def test_scaling_up_starts_only_the_new_processes(app_versions):
         assert {index: app.main_pid(host, index) for index in kept} == kept
         health = app.healthz(host, f"{app.RUNTIME_DIR}/{wanted}.sock")["body"]
         assert health["instance"] == str(wanted)
-        config = host.file("/etc/nginx/nginx.conf").content_string
-        assert config.count("server unix:") == wanted
+        assert len(app_upstream_servers(host)) == wanted
 
 
 def test_scaling_down_stops_only_the_surplus(app_versions):
@@ -156,7 +155,7 @@ def test_scaling_down_stops_only_the_surplus(app_versions):
             for side in "ab":
                 assert not host.service(f"{app.APP}@{index}{side}").is_enabled
                 assert not host.file(f"{app.CONFIG_DIR}/instances/{index}{side}.env").exists
-        assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 1
+        assert len(app_upstream_servers(host)) == 1
 
 
 def bound_two_processes(app_versions, bind):
@@ -245,8 +244,14 @@ def test_reuseport_binding_shares_one_port(app_versions):
         # No surge on a shared port: the NAT map of the slots' ports is gone.
         assert host.run(f"nft list table inet wsfleet_{app.APP}_slots").rc != 0
         assert not host.file(f"{app.CONFIG_DIR}/slot-ports.nft").exists
-        config = host.file("/etc/nginx/nginx.conf").content_string
-        assert config.count("max_fails=0;") == 1
+        assert app_upstream_servers(host) == ["127.0.0.1:8001"]
+
+
+def app_upstream_servers(host):
+    """The servers of NGINX's app upstream (the slots' own upstreams, for metrics, aside)."""
+    config = host.file("/etc/nginx/nginx.conf").content_string
+    block = re.search(r"upstream wsfleet_app \{(.*?)\}", config, re.S).group(1)
+    return re.findall(r"^\s*server (\S+)", block, re.M)
 
 
 def supervisor_programs(host):
@@ -335,7 +340,7 @@ def test_supervisor_scaling_touches_only_the_difference():
     run_ok("site.yml", wsfleet_app_process_manager="supervisor", wsfleet_app_processes=2)
     for host in app_hosts():
         assert running_programs(host) == before[host.backend.host]
-        assert host.file("/etc/nginx/nginx.conf").content_string.count("server unix:") == 2
+        assert len(app_upstream_servers(host)) == 2
 
 
 def test_supervisor_surges_every_program_onto_a_new_release_under_load(app_versions):
