@@ -85,6 +85,10 @@ def user_inventory(folder):
     variables |= {
         # Written out as a user writes them: molecule's settings look them up in the checkout.
         "wsfleet_edge_floating_addresses": fleet.network("public").get("floating", []),
+        # The controller, where the tests run, on each network: it reaches the metrics ports.
+        "wsfleet_firewall_metrics_allowed_sources": [
+            fleet.network(kind)["gateway"] for kind in ("public", "private")
+        ],
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(folder / "id_ed25519"),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={folder / 'known_hosts'}"
