@@ -640,6 +640,10 @@ class Host:
         self.services[name] = actions
         if self.check:
             return
+        if not active and any(action in ("start", "restart") for action in actions):
+            # A package's own start with its stock settings (before ours were written) may have
+            # failed into systemd's start limit, which would refuse our start: forget it.
+            self.systemctl("reset-failed", name)
         for action in actions:
             self.run(["systemctl", action, name], "systemctl %s %s" % (action, name))
 

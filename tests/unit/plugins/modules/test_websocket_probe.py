@@ -28,6 +28,8 @@ FAIL_TIMEOUT = 0.5
 # as long to finish its side of the handshake (its own default, 10 s, once closed a probe's
 # connection before answering, in CI).
 TLS_TIMEOUT = 30
+# How long a test waits for the server's handler thread to see the end of a session.
+RECORD_WAIT_SECONDS = 30
 
 
 @pytest.fixture(autouse=True)
@@ -609,12 +611,16 @@ def test_a_request_gets_its_answer(app_url):
 
 def test_a_message_sent_with_nothing_expected_is_delivered(app_url):
     received = []
+    session_ended = threading.Event()
 
     def record(websocket):
         received.extend(websocket)
+        session_ended.set()
 
     result = probe(url=app_url(record), headers=TOKEN, subprotocols=["status.v1"], send="hello")
     assert "reply" not in result
+    # The server's handler runs in its own thread and may finish after the probe returned.
+    assert session_ended.wait(RECORD_WAIT_SECONDS)
     assert received == ["hello"]
 
 
