@@ -164,7 +164,8 @@ result:
 recommendation:
   description:
     - From the knee - max_connections_per_process, processes_per_host, connections_per_host,
-      hosts_for_target, spare_hosts, hosts, target_connections, headroom. None without a knee.
+      hosts_for_target, spare_hosts, hosts, target_connections, headroom. None unless the
+      result is valid.
   returned: success
   type: dict
 """
@@ -280,14 +281,17 @@ def main():
     finally:
         generator.stop()
     result = capacity.knee(steps, params["limits"], params["generator_cpu_limit"])
-    knee_step = result["knee"]
-    recommendation = knee_step and capacity.recommendation(
-        knee_step["connections"],
-        params["headroom"],
-        params["processes_per_host"],
-        params["target_connections"],
-        params["spare_hosts"],
-    )
+    # Only a knee the process reached is a capacity: one the generator or the plan ended
+    # before is a lower bound at best.
+    recommendation = None
+    if result["valid"]:
+        recommendation = capacity.recommendation(
+            result["knee"]["connections"],
+            params["headroom"],
+            params["processes_per_host"],
+            params["target_connections"],
+            params["spare_hosts"],
+        )
     module.exit_json(
         changed=False, plan=plan, steps=steps, result=result, recommendation=recommendation
     )
