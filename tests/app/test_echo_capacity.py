@@ -4,6 +4,7 @@ capacity part, tested against the real server process."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -98,3 +99,14 @@ def test_a_broadcast_counts_one_message_sent_per_recipient(start_server):
     assert samples[("wsfleet_app_messages_received_total", ())] == 2
     # "sync" reached its two clients, "to all" its two.
     assert samples[("wsfleet_app_messages_sent_total", ())] == 4
+
+
+def test_work_answers_each_message_with_its_digest_at_the_set_cost(start_server):
+    server = start_server(WSFLEET_WORK_ITERATIONS="10")
+    with server.connect("/work") as client:
+        client.send("payload")
+        expected = hashlib.pbkdf2_hmac("sha256", b"payload", b"wsfleet-work", 10).hex()
+        assert client.recv(timeout=RECV_TIMEOUT) == expected
+    samples = metric_samples(server)
+    assert samples[("wsfleet_app_messages_received_total", ())] == 1
+    assert samples[("wsfleet_app_messages_sent_total", ())] == 1

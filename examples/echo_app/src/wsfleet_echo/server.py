@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import http
 import json
 import logging
@@ -39,6 +40,8 @@ RESTART_REASON = "service restart"
 # A full process asks a refused client to wait this long: the router has tried every other
 # process already, so an immediate retry would find the fleet just as full.
 FULL_RETRY_AFTER_SECONDS = 5
+# Any fixed salt: /work's digests only need to cost the same every time.
+WORK_SALT = b"wsfleet-work"
 # Aborted transports report connection_lost on the next loop iteration; this only
 # bounds the wait for that bookkeeping, it is not a second drain period.
 ABORT_GRACE_SECONDS = 0.5
@@ -53,7 +56,11 @@ class EchoApp:
         self.settings = settings
         self.draining = False
         self.broadcast_clients: set[ServerConnection] = set()
-        self.routes: dict[str, Handler] = {"/": self.echo, "/broadcast": self.relay}
+        self.routes: dict[str, Handler] = {
+            "/": self.echo,
+            "/broadcast": self.relay,
+            "/work": self.work,
+        }
         self.metrics = Metrics(
             release=settings.release,
             instance=settings.instance,
@@ -124,6 +131,15 @@ class EchoApp:
         async for message in connection:
             self.metrics.messages_received.inc()
             await connection.send(message)
+            self.metrics.messages_sent.inc()
+
+    async def work(self, connection: ServerConnection) -> None:
+        """Answer each message with a digest that costs CPU: a profile for capacity tests."""
+        async for message in connection:
+            self.metrics.messages_received.inc()
+            data = message.encode() if isinstance(message, str) else message
+            digest = hashlib.pbkdf2_hmac("sha256", data, WORK_SALT, self.settings.work_iterations)
+            await connection.send(digest.hex())
             self.metrics.messages_sent.inc()
 
     async def relay(self, connection: ServerConnection) -> None:

@@ -18,6 +18,8 @@ DEFAULT_RELEASE = "dev"
 DEFAULT_INSTANCE = "0"
 DEFAULT_DRAIN_TIMEOUT = 10.0
 DEFAULT_PING_INTERVAL = 20.0
+# PBKDF2-SHA256 rounds /work spends on each message: about 1 ms of CPU on a 2020s core.
+DEFAULT_WORK_ITERATIONS = 3500
 
 # Linux stores a unix socket path in 108 bytes, including the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
@@ -42,6 +44,8 @@ class Settings:
     origins: tuple[str, ...] = ()
     # Open connections beyond which a handshake is refused with 503; 0: no cap.
     max_connections: int = 0
+    # PBKDF2 rounds per message at /work: a fixed cost, which a client cannot choose.
+    work_iterations: int = DEFAULT_WORK_ITERATIONS
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -61,6 +65,8 @@ class Settings:
             ),
             origins=read_origins(environ, "WSFLEET_ORIGINS"),
             max_connections=read_count(environ, "WSFLEET_MAX_CONNECTIONS"),
+            work_iterations=read_count(environ, "WSFLEET_WORK_ITERATIONS")
+            or DEFAULT_WORK_ITERATIONS,
         )
 
     @property
