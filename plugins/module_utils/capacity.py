@@ -62,33 +62,26 @@ def knee(steps, limits, generator_limit):
     """The last step that held (the knee) and the first that did not, with the reason.
 
     Returns a dict: valid, reason, saturated_by, knee (a step or None), first_saturated
-    (a step or None)."""
+    (a step or None). Only a knee the process reached (reason 'saturated') is valid."""
     last_good = None
     for step in steps:
         outcome = verdict(step, limits, generator_limit)
         if outcome == "invalid":
-            return dict(
-                valid=False,
-                reason="generator_saturated",
-                saturated_by=[],
-                knee=last_good,
-                first_saturated=None,
-            )
+            return ended("generator_saturated", last_good)
         if outcome == "saturated":
-            return dict(
-                valid=last_good is not None,
-                reason="saturated" if last_good is not None else "saturated_at_first_step",
-                saturated_by=saturated_by(step, limits),
-                knee=last_good,
-                first_saturated=step,
-            )
+            reason = "saturated" if last_good is not None else "saturated_at_first_step"
+            return ended(reason, last_good, step, saturated_by(step, limits))
         last_good = step
+    return ended("not_saturated", last_good)
+
+
+def ended(reason, last_good, first_saturated=None, criteria=()):
     return dict(
-        valid=False,
-        reason="not_saturated",
-        saturated_by=[],
+        valid=reason == "saturated",
+        reason=reason,
+        saturated_by=list(criteria),
         knee=last_good,
-        first_saturated=None,
+        first_saturated=first_saturated,
     )
 
 
