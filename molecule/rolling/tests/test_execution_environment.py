@@ -175,7 +175,7 @@ def test_the_image_holds_the_collection_and_ansible_core(ee_image):
 def test_site_from_the_image_changes_nothing_on_a_converged_fleet(user_folder):
     result = navigator_ok(user_folder, "wsfleet.deploy.site")
     counts = changed_counts(result.stdout)
-    assert sorted(counts) == sorted(APPS + app.hosts_of("edge"))
+    assert sorted(counts) == sorted(APPS + app.hosts_of("edge") + app.hosts_of("monitoring"))
     assert set(counts.values()) == {0}, result.stdout[-3000:]
 
 
