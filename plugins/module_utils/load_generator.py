@@ -62,7 +62,6 @@ class Worker:
         self.tasks = []
         self.failed_handshakes = 0
         self.samples = []
-        self.sent = 0
         self.answered = 0
         self.measuring = False
 
@@ -102,7 +101,6 @@ class Worker:
                 started = time.monotonic()
                 await connection.send(self.profile.payload)
                 counted = self.measuring
-                self.sent += counted
                 await asyncio.wait_for(connection.recv(), ANSWER_TIMEOUT)
                 elapsed = time.monotonic() - started
                 if counted and self.measuring:
@@ -116,7 +114,7 @@ class Worker:
             return
 
     async def measure(self, seconds):
-        self.samples, self.sent, self.answered = [], 0, 0
+        self.samples, self.answered = [], 0
         failed_before = self.failed_handshakes
         cpu_before = time.process_time()
         self.measuring = True
@@ -124,7 +122,6 @@ class Worker:
         self.measuring = False
         return dict(
             round_trips_ms=self.samples,
-            sent=self.sent,
             answered=self.answered,
             failed_handshakes=self.failed_handshakes - failed_before,
             cpu_cores=(time.process_time() - cpu_before) / seconds,
