@@ -156,5 +156,16 @@ def step_figures(connections, failed_handshakes, windows, before, after, seconds
     )
 
 
+def busy_cores(before, after):
+    """Cores of a host kept busy between two readings of its /proc/stat CPU line.
+
+    before and after: (total, idle) jiffies summed over its CPUs, and its CPU count, as
+    (total, idle, cpus). Idle counts iowait too: a CPU waiting on a disk could run a task."""
+    total = after[0] - before[0]
+    if total <= 0:
+        return None
+    return round((total - (after[1] - before[1])) / total * after[2], 2)
+
+
 def rounded(value):
     return None if value is None else round(value, 2)

@@ -157,6 +157,15 @@ async def serve_commands(pipe, worker):
             pipe.send(await worker.measure(command[1]))
 
 
+def host_cpu_times():
+    """This host's (total, idle, cpus) from /proc/stat: jiffies over all its CPUs, idle with
+    iowait, and how many CPUs it has. Beside the generator's own CPU, it shows a host whose
+    other work (an app, a router) leaves the generator's timing waiting for a core."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    return sum(fields), fields[3] + fields[4], os.cpu_count() or 1
+
+
 class Generator:
     """The parent's handle on the worker processes."""
 

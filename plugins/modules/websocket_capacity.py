@@ -151,7 +151,9 @@ steps:
   description:
     - Each step measured, in order - connections, process_connections, messages_per_second,
       p50_ms, p99_ms, process_cpu_cores, event_loop_lag_seconds, memory_per_connection_bytes,
-      failed_handshakes, generator_cpu_cores (one per generator process), saturated_by.
+      failed_handshakes, generator_cpu_cores (one per generator process),
+      generator_host_busy_cores (of the whole generator host, whatever runs there),
+      saturated_by.
   returned: success
   type: list
   elements: dict
@@ -161,6 +163,10 @@ result:
       saturated_by (the criteria the first saturated step met), knee and first_saturated (steps).
   returned: success
   type: dict
+generator_host_cpus:
+  description: The CPUs of the generator's host, which generator_host_busy_cores is out of.
+  returned: success
+  type: int
 recommendation:
   description:
     - From the knee - max_connections_per_process, processes_per_host, connections_per_host,
@@ -181,6 +187,7 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.load_generator impo
     WEBSOCKETS_IMPORT_ERROR,
     Generator,
     Profile,
+    host_cpu_times,
 )
 
 METRICS = (
@@ -219,12 +226,13 @@ def measure(module, generator, plan):
     for connections in plan:
         failed = sum(answer["failed_handshakes"] for answer in generator.hold(connections))
         time.sleep(params["settle_seconds"])
-        before, started = read_metrics(module), time.monotonic()
+        before, started, host_before = read_metrics(module), time.monotonic(), host_cpu_times()
         windows = generator.measure(params["window_seconds"])
         after, seconds = read_metrics(module), time.monotonic() - started
         step = capacity.step_figures(
             connections, failed - failed_before, windows, before, after, seconds, baseline
         )
+        step["generator_host_busy_cores"] = capacity.busy_cores(host_before, host_cpu_times())
         failed_before = failed
         step["saturated_by"] = capacity.saturated_by(step, limits)
         steps.append(step)
@@ -293,7 +301,12 @@ def main():
             params["spare_hosts"],
         )
     module.exit_json(
-        changed=False, plan=plan, steps=steps, result=result, recommendation=recommendation
+        changed=False,
+        plan=plan,
+        steps=steps,
+        result=result,
+        recommendation=recommendation,
+        generator_host_cpus=host_cpu_times()[2],
     )
 
 

@@ -186,3 +186,18 @@ def test_a_steps_figures_come_from_the_windows_and_the_process_metrics():
     assert (figures["p50_ms"], figures["p99_ms"]) == (51.0, 100.0)
     assert figures["generator_cpu_cores"] == [0.3, 0.25]
     assert figures["failed_handshakes"] == 2
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "busy"),
+    [
+        # 2 CPUs, 1000 jiffies between the readings, 250 of them idle: 1.5 cores busy.
+        ((10_000, 4_000, 2), (11_000, 4_250, 2), 1.5),
+        ((10_000, 4_000, 2), (11_000, 5_000, 2), 0.0),
+        ((10_000, 4_000, 4), (11_000, 4_000, 4), 4.0),
+        # No time between the readings: nothing to say.
+        ((10_000, 4_000, 2), (10_000, 4_000, 2), None),
+    ],
+)
+def test_busy_cores_are_the_non_idle_share_of_the_host_s_cpus(before, after, busy):
+    assert capacity.busy_cores(before, after) == busy
