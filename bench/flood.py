@@ -47,9 +47,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bench import routers, run
-from bench.report import fmt, fmt_counter, fmt_ms_from_seconds, section
+from bench.report import fmt, fmt_counter, fmt_ms_from_seconds, render_report, section
 from wsfleet_support import benchmark, stats
-from wsfleet_support.markdown import render as render_template
 from wsfleet_support.wsload import (
     HANDSHAKE_ERRORS,
     LoadConfig,
@@ -58,7 +57,6 @@ from wsfleet_support.wsload import (
     describe_handshake_failure,
 )
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_NAME = "flood.md"
 RESULTS_NAME = "flood.json"
 ROUTERS = ("nginx", "haproxy")
@@ -317,16 +315,7 @@ def rows(figures: Mapping[str, list[Mapping[str, Any]]]) -> list[list[str]]:
 
 
 def render(results: Mapping[str, Any]) -> str:
-    return render_template(
-        TEMPLATES,
-        REPORT_NAME + ".j2",
-        bench=sys.modules[__name__],
-        results=results,
-        settings=section(results, "settings"),
-        figures=results_figures(results),
-        fmt=fmt,
-        ms=ms,
-    )
+    return render_report(__name__, results, figures=results_figures(results), ms=ms)
 
 
 def write_outputs(results: dict, out: Path) -> None:

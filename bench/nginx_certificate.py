@@ -29,13 +29,11 @@ from typing import Any
 
 from bench import report as results_report
 from bench import routers, run
-from bench.report import fmt, is_number, section
+from bench.report import fmt, is_number, render_report, section
 from wsfleet_support import benchmark, ssh
 from wsfleet_support.checks.tls import peer_certificate, verifying_context
 from wsfleet_support.fleet import fleet_name
-from wsfleet_support.markdown import render as render_template
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_NAME = "nginx_certificate.md"
 RESULTS_NAME = "nginx_certificate.json"
 MODES = {
@@ -160,16 +158,7 @@ def rows(figures: Mapping[str, Any]) -> list[list[str]]:
 
 
 def render(results: Mapping[str, Any]) -> str:
-    return render_template(
-        TEMPLATES,
-        REPORT_NAME + ".j2",
-        bench=sys.modules[__name__],
-        report=results_report,
-        results=results,
-        settings=section(results, "settings"),
-        figures=results_figures(results),
-        fmt=fmt,
-    )
+    return render_report(__name__, results, report=results_report, figures=results_figures(results))
 
 
 def write_outputs(results: dict, out: Path) -> None:

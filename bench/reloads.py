@@ -43,12 +43,10 @@ from typing import Any
 
 from bench import report as results_report
 from bench import routers, run
-from bench.report import fmt, is_number, section
+from bench.report import fmt, is_number, render_report, section
 from wsfleet_support import benchmark, ssh
-from wsfleet_support.markdown import render as render_template
 from wsfleet_support.wsload import LoadRunner
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_NAME = "reloads.md"
 RESULTS_NAME = "reloads.json"
 ROUTERS = {"haproxy": "HAProxy", "nginx": "NGINX"}
@@ -391,15 +389,8 @@ def histogram(results: Mapping[str, Any], router: str, policy: str) -> str:
 def render(results: Mapping[str, Any]) -> str:
     figures = results_figures(results)
     cpus = section(results, "machine").get("cpus")
-    return render_template(
-        TEMPLATES,
-        REPORT_NAME + ".j2",
-        bench=sys.modules[__name__],
-        results=results,
-        settings=section(results, "settings"),
-        targets=targets(figures, cpus),
-        rows=table_rows(figures),
-        fmt=fmt,
+    return render_report(
+        __name__, results, targets=targets(figures, cpus), rows=table_rows(figures)
     )
 
 

@@ -950,6 +950,25 @@ def latency_rows(paths: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, ...]
     return [latency_row(name, path) for name, path in paths.items()]
 
 
+# -- the other benchmarks' reports ---------------------------------------------
+
+
+def render_report(bench_name: str, results: Mapping[str, Any], **context: Any) -> str:
+    """A bench module's report: templates/<its REPORT_NAME>.j2, which reads the module itself
+    (bench), its results and their settings, and formats with fmt(); context is what else the
+    template needs."""
+    bench = sys.modules[bench_name]
+    return render_template(
+        TEMPLATES,
+        bench.REPORT_NAME + ".j2",
+        bench=bench,
+        results=results,
+        settings=section(results, "settings"),
+        fmt=fmt,
+        **context,
+    )
+
+
 # -- the README ----------------------------------------------------------------
 
 
