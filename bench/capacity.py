@@ -185,7 +185,7 @@ def run_rows(figures: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
             fmt(row["messages_per_second"], 0),
             f"{fmt(row['p50_ms'], 2)} / {fmt(row['p99_ms'], 1)}",
             fmt(row["process_cpu_cores"], 2),
-            fmt(row["memory_per_connection_kib"], 1, " KiB"),
+            fmt(row["memory_per_connection_kib"], 1, "KiB"),
             f"{fmt(row['saturated_at'], 0)} by {', '.join(row['saturated_by']) or '-'}",
             fmt(row["generator_cpu_cores"], 2),
             fmt(row["machine_busy_cores"], 2),
