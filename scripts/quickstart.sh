@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Brings up the local fleet (3 app hosts, 1 edge host, 1 ACME host running Pebble), deploys the
-# example app to it with site.yml (TLS at the edge, certificate from Pebble), and proves it: a
-# WebSocket client gets its echo through every edge host over wss://.
+# Brings up the local fleet (3 app hosts, 2 edge hosts, 1 ACME host running Pebble, 1 monitoring
+# host), deploys the example app to it with site.yml (TLS at the edge, certificate from Pebble),
+# and proves it: a WebSocket client gets its echo through every edge host over wss://.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
