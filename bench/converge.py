@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.converge [--out docs/benchmarks] [--clients 2000] [--repeats 3]
                                        [--grow-to 8] [--keep-fleet]
 
-On the bench fleet (bench/run.py's wsfleet-bench: 3 app hosts, 1 edge, 1 ACME host), from
-nothing, it times:
+On the quick-start fleet's shape (bench/run.py's wsfleet-bench with a monitoring host: 3 app
+hosts, 2 edges, 1 ACME host, 1 monitoring host), from nothing, it times:
 
 - the first converge of site.yml;
 - Ansible's floor: a one-task playbook on the same hosts (bench/playbooks/one_task.yml), and
@@ -124,7 +124,7 @@ def deploy_under_load(clients: int) -> dict:
 
 def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -> None:
     say("fleet from nothing")
-    fleet_up(APP_HOSTS, fresh=True)
+    fleet_up(APP_HOSTS, fresh=True, monitoring=True)
     say("first converge")
     results["first_converge"] = profiled("site.yml")["wall_seconds"]
     results["quick_start_fleet"] = {"app_hosts": APP_HOSTS, **noop_against_floor(args.repeats)}
@@ -135,7 +135,7 @@ def measure(results: dict, args: argparse.Namespace, save: Callable[[], None]) -
     results["deploy_under_load"] = deploy_under_load(args.clients)
     save()
     say(f"the fleet grown to {args.grow_to} app hosts")
-    fleet_up(args.grow_to, fresh=False)
+    fleet_up(args.grow_to, fresh=False, monitoring=True)
     results["grown_converge"] = profiled("site.yml")["wall_seconds"]
     grown = results["grown_fleet"] = {"app_hosts": args.grow_to, **noop_against_floor(args.repeats)}
     base = results["quick_start_fleet"]

@@ -116,11 +116,18 @@ def slot_link(number: int) -> str:
 # --- the fleet ----------------------------------------------------------------------------
 
 
-def fleet_host_specs(app_hosts: int) -> list[str]:
+def fleet_host_specs(app_hosts: int, monitoring: bool = False) -> list[str]:
     """The bench fleet as fleet/localfleet.py's --host NAME:GROUP specs, app hosts first; two
-    edges, which share the floating addresses clients reach."""
+    edges, which share the floating addresses clients reach; with monitoring, the quick-start
+    fleet's monitoring host too (the others leave Prometheus out of what they measure)."""
     apps = [f"app{number}:app" for number in range(1, app_hosts + 1)]
-    return [*apps, "edge1:edge", "edge2:edge", "acme1:acme"]
+    return [
+        *apps,
+        "edge1:edge",
+        "edge2:edge",
+        "acme1:acme",
+        *(["monitor1:monitoring"] * monitoring),
+    ]
 
 
 def localfleet(command: str, *args: str, check: bool = True) -> None:
@@ -132,11 +139,11 @@ def fleet_down() -> None:
     localfleet("down", check=False)
 
 
-def fleet_up(app_hosts: int = APP_HOSTS, *, fresh: bool) -> None:
+def fleet_up(app_hosts: int = APP_HOSTS, *, fresh: bool, monitoring: bool = False) -> None:
     """Bring the fleet up (from nothing when fresh); hosts added later keep those running."""
     if fresh:
         localfleet("down", check=False)
-    specs = [arg for spec in fleet_host_specs(app_hosts) for arg in ("--host", spec)]
+    specs = [arg for spec in fleet_host_specs(app_hosts, monitoring) for arg in ("--host", spec)]
     localfleet("up", *specs)
     if fresh:
         # Pebble's root is new on every start: only a fresh fleet runs it.

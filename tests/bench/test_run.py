@@ -299,6 +299,8 @@ def test_fleet_host_specs_name_the_app_hosts_first() -> None:
     specs = ["app1:app", "app2:app", "app3:app", "edge1:edge", "edge2:edge", "acme1:acme"]
     assert run.fleet_host_specs(3) == specs
     assert len(run.fleet_host_specs(run.LARGE_APP_HOSTS)) == run.LARGE_APP_HOSTS + 3
+    # The converge is measured on the quick-start fleet's shape, its monitoring host included.
+    assert run.fleet_host_specs(3, monitoring=True) == [*specs, "monitor1:monitoring"]
 
 
 def remote_line(command: list[str], address: str) -> str:
