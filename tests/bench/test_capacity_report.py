@@ -91,7 +91,7 @@ def test_the_playbook_gets_the_profile_the_steps_and_where_to_write():
     workload = capacity.BY_NAME["work-1"]
     extra_vars = capacity.playbook_vars(workload, Path("/out/capacity"), "work-1-run2")
     assert extra_vars["wsfleet_capacity_profile"] == {"messages_per_second": 1, "path": "/work"}
-    assert extra_vars["wsfleet_capacity_steps"] == {"start": 200, **capacity.STEPS}
+    assert extra_vars["wsfleet_capacity_steps"] == {"start": 500, **capacity.STEPS}
     assert extra_vars["wsfleet_capacity_report_dir"] == "/out/capacity"
     assert extra_vars["wsfleet_capacity_report_name"] == "work-1-run2"
 
