@@ -640,9 +640,11 @@ class Host:
         self.services[name] = actions
         if self.check:
             return
-        if not active and any(action in ("start", "restart") for action in actions):
+        if any(action in ("start", "restart") for action in actions):
             # A package's own start with its stock settings (before ours were written) may have
-            # failed into systemd's start limit, which would refuse our start: forget it.
+            # failed into systemd's start limit, which would refuse our start or restart: forget
+            # it. Active now is no proof: a unit that restarts on failure is active between
+            # failures, until the limit stops it.
             self.systemctl("reset-failed", name)
         for action in actions:
             self.run(["systemctl", action, name], "systemctl %s %s" % (action, name))

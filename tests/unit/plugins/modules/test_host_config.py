@@ -295,8 +295,9 @@ def test_services_react_to_the_files_that_changed(
     ok, result = run(files=files, services=[spec])
     assert ok, result
     assert result["services"] == ({name: actions} if actions else {})
-    # A service about to start first forgets a failed start of the package's own (its start limit).
-    starts = not active and bool({"start", "restart"} & set(actions or []))
+    # A service about to start or restart first forgets failed starts of the package's own (its
+    # start limit), even when active: between failures, a unit that restarts is active.
+    starts = bool({"start", "restart"} & set(actions or []))
     forget = [["systemctl", "reset-failed", name]] if starts else []
     assert ran(host, ["systemctl"]) == forget + [
         ["systemctl", action, name] for action in actions or []
@@ -351,12 +352,16 @@ def test_systemd_reads_its_units_again_before_the_services_only_when_one_changed
     service = {"name": "echo.service", "restart_on": [str(units), str(tmp_path / "a.conf")]}
     ok, result = run(files=[{"path": str(tmp_path / "a.conf"), "content": "x"}], services=[service])
     assert ok, result
-    assert ran(host) == [["systemctl", "restart", "echo.service"]]
+    restart = [
+        ["systemctl", "reset-failed", "echo.service"],
+        ["systemctl", "restart", "echo.service"],
+    ]
+    assert ran(host) == restart
     host.commands.calls.clear()
     unit = {"path": str(units / "echo.service.d" / "limits.conf"), "content": "[Service]\n"}
     ok, result = run(files=[unit], services=[service])
     assert ok, result
-    assert ran(host) == [["systemctl", "daemon-reload"], ["systemctl", "restart", "echo.service"]]
+    assert ran(host) == [["systemctl", "daemon-reload"], *restart]
 
 
 def test_check_mode_does_not_reload_systemd(tmp_path, host, units):
