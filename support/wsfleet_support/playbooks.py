@@ -20,6 +20,8 @@ ANSIBLE_PLAYBOOK = str(BIN / "ansible-playbook")
 # Plain output: the callers read task names and the recap from it.
 PLAIN_OUTPUT = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
 RECAP_LINE = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", re.MULTILINE)
+TASK_LINE = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]")
+CHANGED_LINE = re.compile(r"^changed: \[([^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,18 @@ def run_playbook(
 def changed_counts(output: str) -> dict[str, int]:
     """{host: changed} from a run's PLAY RECAP."""
     return {host: int(changed) for host, changed in RECAP_LINE.findall(output)}
+
+
+def changed_tasks(output: str) -> list[str]:
+    """'host: task' for each task that changed a host, from the default callback's output: what
+    a failed no-change assertion should say, since the end of the output holds only the recap."""
+    task, changed = None, []
+    for line in output.splitlines():
+        header = TASK_LINE.match(line)
+        if header:
+            task = header.group(1)
+            continue
+        host = CHANGED_LINE.match(line)
+        if host:
+            changed.append(f"{host.group(1)}: {task}")
+    return changed

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wsfleet_support import remote, stats
+from wsfleet_support import playbooks, remote, stats
 from wsfleet_support.echo_app import free_tcp_port
 
 TIMEOUT = 30
@@ -149,3 +149,29 @@ def test_percentile_keys_and_rounding() -> None:
 )
 def test_balance_is_the_busiest_over_the_mean(counts: list[int], expected: float | None) -> None:
     assert stats.balance(counts) == pytest.approx(expected)
+
+
+PLAYBOOK_OUTPUT = """
+TASK [wsfleet.deploy.firewall : Load the rules now and at every boot, or remove them] ***
+ok: [edge1]
+changed: [edge2]
+
+TASK [wsfleet.deploy.certbot : Obtain the certificate] *************************
+changed: [edge1 -> localhost]
+
+RUNNING HANDLER [wsfleet.deploy.router : Reload] *******************************
+changed: [edge1] => (item=nginx)
+
+PLAY RECAP *********************************************************************
+edge1                      : ok=27   changed=2    unreachable=0    failed=0
+edge2                      : ok=27   changed=1    unreachable=0    failed=0
+"""
+
+
+def test_a_run_s_changed_tasks_are_named_with_their_host():
+    assert playbooks.changed_tasks(PLAYBOOK_OUTPUT) == [
+        "edge2: wsfleet.deploy.firewall : Load the rules now and at every boot, or remove them",
+        "edge1 -> localhost: wsfleet.deploy.certbot : Obtain the certificate",
+        "edge1: wsfleet.deploy.router : Reload",
+    ]
+    assert playbooks.changed_counts(PLAYBOOK_OUTPUT) == {"edge1": 2, "edge2": 1}

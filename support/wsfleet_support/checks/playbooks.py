@@ -7,7 +7,7 @@ import os
 
 from wsfleet_support import playbooks
 from wsfleet_support.paths import PROJECT
-from wsfleet_support.playbooks import Completed, changed_counts
+from wsfleet_support.playbooks import Completed, changed_counts, changed_tasks
 
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 TIMEOUT_SECONDS = 900
@@ -43,4 +43,11 @@ def run_ok(playbook, *options, **extra_vars) -> Completed:
     return result
 
 
-__all__ = ["INVENTORY", "PROJECT", "ansible_playbook", "changed_counts", "playbook_command"]
+__all__ = [
+    "INVENTORY",
+    "PROJECT",
+    "ansible_playbook",
+    "changed_counts",
+    "changed_tasks",
+    "playbook_command",
+]
