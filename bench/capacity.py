@@ -176,10 +176,15 @@ def results_figures(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: workload_figures(runs) for name, runs in section(results, "workloads").items()}
 
 
+def title_of(name: str) -> str:
+    """A workload's title in the report; a name no longer in WORKLOADS (older results) as is."""
+    return BY_NAME[name].title if name in BY_NAME else name
+
+
 def run_rows(figures: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [
         [
-            BY_NAME[name].title if name in BY_NAME else name,
+            title_of(name),
             f"[{number}]({row['report']})",
             fmt(row["knee"], 0) if row["valid"] else f"invalid: {row['reason']}",
             fmt(row["messages_per_second"], 0),
@@ -200,7 +205,7 @@ def run_rows(figures: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
 def spread_rows(figures: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [
         [
-            BY_NAME[name].title if name in BY_NAME else name,
+            title_of(name),
             ", ".join(fmt(knee, 0) for knee in workload["knees"]) or "-",
             "-" if workload["spread"] is None else f"{workload['spread'] * 100:.1f}%",
             "yes" if workload["repeatable"] else "no",
