@@ -432,7 +432,9 @@ def container_networks(name):
 
 def start_at_its_address(name, networks):
     """Start a stopped host again with the address and names it had: podman would otherwise
-    give it the next free address, and the fleet knows its hosts by address."""
+    give it the next free address, and the fleet knows its hosts by address. One network at a
+    time, so that each gets back the only free interface name, the one it had (keepalived names
+    the interface of the floating addresses); the order of the default routes may change."""
     for network, (ip, aliases) in networks.items():
         aliases = [name, *aliases]
         podman("network", "disconnect", network, container(name))
