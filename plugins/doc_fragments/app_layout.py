@@ -9,7 +9,8 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # Where the wsfleet.deploy.app role keeps an app on a host and how its processes listen:
-    # the role passes these from its vars, where each path is defined once.
+    # the role passes these from its vars, where each path is defined once
+    # (module_utils/app_processes.py's LAYOUT_OPTIONS is the argument spec they document).
     DOCUMENTATION = r"""
 options:
   name:

@@ -26,6 +26,21 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.releases import (
 )
 from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import SIDES, RolloutError
 
+# Where the app lives on the host and how its processes listen, as app_rollout takes it from
+# the app role (documented once, in the doc fragment wsfleet.deploy.app_layout).
+LAYOUT_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    base_dir=dict(type="path", required=True),
+    runtime_dir=dict(type="path", required=True),
+    bind=dict(type="str", choices=["unix", "tcp", "reuseport"], default="unix"),
+    tcp_address=dict(type="str", default="127.0.0.1"),
+    tcp_port_base=dict(type="int", default=8001),
+    tcp_side_port_base=dict(type="int", default=9001),
+    slot_ports_file=dict(type="path", required=True),
+    slots_tmpfiles=dict(type="path", required=True),
+    supervisor_boot_file=dict(type="path", required=True),
+    supervisor_conf=dict(type="path", required=True),
+)
 ACTIVE_STATES = ("active", "activating", "reloading")
 # Where `systemctl enable` links the units that start at boot.
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
@@ -421,3 +436,28 @@ class SupervisorManager(SidedManager):
         )
         make_parent(self.boot_file)
         return write_if_changed(self.boot_file, content)
+
+
+def addresses_from_options(params):
+    """The Addresses the layout options (LAYOUT_OPTIONS) describe."""
+    return Addresses(
+        params["bind"],
+        params["runtime_dir"],
+        params["tcp_address"],
+        params["tcp_port_base"],
+        params["tcp_side_port_base"],
+    )
+
+
+def manager_from_options(module, addresses, slot_port_map):
+    """(name, manager) of what runs the processes, from the module's options; auto: what the
+    host runs them with now."""
+    params = module.params
+    name = params["process_manager"]
+    if name == "auto":
+        name = running_manager(params["supervisor_conf"])
+    common = (module, params["name"], addresses, params["slots_tmpfiles"])
+    if name == "systemd":
+        return name, SystemdManager(*common, slot_port_map=slot_port_map)
+    boot_file = params["supervisor_boot_file"]
+    return name, SupervisorManager(*common, boot_file=boot_file, slot_port_map=slot_port_map)

@@ -16,9 +16,59 @@ from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import Gate
 from ansible_collections.wsfleet.deploy.plugins.module_utils.websocket_probe import (
     ProbeError,
     check_health,
+    check_path_problem,
+    header_texts,
+    message_text,
+    pattern_problem,
     probe_once,
     probe_with_retries,
 )
+
+
+# The gate's options, as app_rollout takes them (documented once, in the doc fragment
+# wsfleet.deploy.health_gate).
+GATE_OPTIONS = dict(
+    health_path=dict(type="str", default="/healthz"),
+    health_retries=dict(type="int", default=120),
+    health_delay=dict(type="float", default=0.25),
+    health_timeout=dict(type="float", default=5.0),
+    check_path=dict(type="str", default="/"),
+    check_headers=dict(type="dict", default={}, no_log=True),
+    check_subprotocols=dict(type="list", elements="str", default=[]),
+    check_send=dict(type="raw"),
+    check_expect=dict(type="str"),
+)
+
+
+def gate_problems(params):
+    """What is wrong with the gate's options, each message naming its option."""
+    problems = []
+    problem = check_path_problem(params["check_path"])
+    if problem:
+        problems.append("check_path %s" % problem)
+    problem = params["check_expect"] is not None and pattern_problem(params["check_expect"])
+    if problem:
+        problems.append("check_expect %s" % problem)
+    return problems
+
+
+def gate_from_options(params, addresses):
+    """The Probe the gate options describe, trying each process at addresses."""
+    check = WebSocketCheck(
+        params["check_path"],
+        header_texts(params["check_headers"]),
+        params["check_subprotocols"],
+        message_text(params["check_send"]),
+        params["check_expect"],
+    )
+    return Probe(
+        addresses,
+        params["health_path"],
+        params["health_retries"],
+        params["health_delay"],
+        params["health_timeout"],
+        check=check,
+    )
 
 
 def backoff(delay, first=0.02):

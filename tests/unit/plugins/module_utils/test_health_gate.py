@@ -127,3 +127,41 @@ def test_connections_are_what_the_health_check_counts(monkeypatch, health, conne
     monkeypatch.setattr(health_gate, "check_health", check_health)
     probe = health_gate.Probe(OneSocket(), "/healthz", 0, 0.25, 3.0)
     assert probe.connections(1, "a") == connections
+
+
+GOOD_OPTIONS = {name: spec.get("default") for name, spec in health_gate.GATE_OPTIONS.items()}
+
+
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        ({}, []),
+        ({"check_path": "/ws?room=1", "check_expect": "^hello$"}, []),
+        ({"check_path": "ws"}, ["check_path must start with /, got 'ws'"]),
+        ({"check_path": "/#top"}, ["check_path must not hold a fragment (#)"]),
+        ({"check_expect": "("}, ["check_expect is not a valid regular expression"]),
+        ({"check_path": "ws", "check_expect": "("}, ["check_path", "check_expect"]),
+    ],
+)
+def test_each_gate_option_that_could_never_pass_is_named(options, problems):
+    found = health_gate.gate_problems({**GOOD_OPTIONS, **options})
+    assert [
+        message[: len(start)] for message, start in zip(found, problems, strict=True)
+    ] == problems
+
+
+def test_the_gate_options_make_the_probe_and_its_websocket_check():
+    options = {
+        **GOOD_OPTIONS,
+        "health_retries": 3,
+        "check_headers": {"X-Token": 7},
+        "check_send": {"op": "hello"},
+    }
+    probe = health_gate.gate_from_options(options, OneSocket())
+    assert (probe.path, probe.retries, probe.delay, probe.timeout) == ("/healthz", 3, 0.25, 5.0)
+    assert probe.check.probe_options() == {
+        "headers": {"X-Token": "7"},
+        "subprotocols": [],
+        "send": '{"op": "hello"}',
+        "expect": None,
+    }

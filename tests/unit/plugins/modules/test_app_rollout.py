@@ -7,7 +7,7 @@ test_rollout_report.py, and the rollout itself in test_rollout.py."""
 import json
 
 import pytest
-from ansible_collections.wsfleet.deploy.plugins.module_utils import app_processes
+from ansible_collections.wsfleet.deploy.plugins.module_utils import app_processes, health_gate
 from ansible_collections.wsfleet.deploy.plugins.module_utils.rollout import GateResult
 from ansible_collections.wsfleet.deploy.plugins.modules import app_rollout
 from module_runner import Commands, run_module
@@ -75,7 +75,7 @@ def host(tmp_path, monkeypatch, fake_host):
     (runtime / "2.sock").symlink_to("2b.sock")
     for folder in ("etc", "tmpfiles.d", "conf.d", "wants"):
         (tmp_path / folder).mkdir()
-    monkeypatch.setattr(app_rollout, "Probe", HealthyProbe)
+    monkeypatch.setattr(health_gate, "Probe", HealthyProbe)
     monkeypatch.setattr(app_processes, "WANTS_DIR", str(tmp_path / "wants"))
     return dict(
         name="echo",
