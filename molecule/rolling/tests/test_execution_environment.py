@@ -85,7 +85,9 @@ def user_inventory(folder):
     variables |= {
         # Written out as a user writes them: molecule's settings look them up in the checkout.
         "wsfleet_edge_floating_addresses": fleet.network("public").get("floating", []),
-        # The controller, where the tests run, on each network: it reaches the metrics ports.
+        # The controller, where the tests run: it reaches the app hosts' router (on the private
+        # network) and the metrics ports (on each network).
+        "wsfleet_firewall_allowed_sources": [fleet.network("private")["gateway"]],
         "wsfleet_firewall_metrics_allowed_sources": [
             fleet.network(kind)["gateway"] for kind in ("public", "private")
         ],
